@@ -1,0 +1,214 @@
+"""MFCC front end: one set of parameters, a whole-window path and a streaming path.
+
+The parameters live in the model's sidecar (see sidecar.py); training writes them and the
+runtime reads them, so they are never written twice. `mfcc_window` calls
+python_speech_features.mfcc itself and is what training uses; `MfccStream` computes the same
+frames incrementally so that a live stream computes every frame exactly once. A unit test
+pins the two to each other.
+
+Only *complete* frames are produced. python_speech_features pads the last frame of a clip with
+zeros, which a stream can never reproduce, so a window is defined as a whole number of
+complete frames (`window_frames`) rather than as a duration.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+from python_speech_features import base as psf_base
+from python_speech_features import sigproc as psf_sigproc
+
+from .errors import ModelError
+
+#: Analysis windows a sidecar may name, mapped to functions of the frame length in samples.
+WINDOW_FUNCTIONS = {
+    "rect": lambda n: np.ones((n,)),
+    "hamming": np.hamming,
+    "hann": np.hanning,
+}
+
+
+def _round_half_up(x: float) -> int:
+    # python_speech_features rounds frame lengths half-up; we must agree to the sample.
+    return int(math.floor(x + 0.5))
+
+
+@dataclass(frozen=True)
+class MfccParams:
+    """Everything needed to turn audio at `sample_rate_hz` into model input frames.
+
+    Durations are in seconds, frequencies in Hz. `window_frames` is the number of complete
+    MFCC frames in one model window (the model input is window_frames x numcep).
+    """
+
+    sample_rate_hz: int = 16000
+    winlen_s: float = 0.025
+    winstep_s: float = 0.010
+    numcep: int = 13
+    nfilt: int = 26
+    nfft: int = 512
+    lowfreq_hz: float = 0.0
+    highfreq_hz: float | None = None
+    preemph: float = 0.97
+    ceplifter: int = 22
+    append_energy: bool = True
+    winfunc: str = "rect"
+    window_frames: int = 98
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.sample_rate_hz <= 0:
+            problems.append(f"sample_rate_hz must be positive, got {self.sample_rate_hz}")
+        if self.winfunc not in WINDOW_FUNCTIONS:
+            problems.append(f"winfunc must be one of {sorted(WINDOW_FUNCTIONS)}, got {self.winfunc!r}")
+        if self.winstep_s <= 0 or self.winlen_s <= 0:
+            problems.append("winlen_s and winstep_s must be positive")
+        elif self.frame_len_samples > self.nfft:
+            problems.append(
+                f"nfft ({self.nfft}) is shorter than a frame ({self.frame_len_samples} samples)"
+            )
+        if self.numcep < 1 or self.numcep > self.nfilt:
+            problems.append(f"numcep must be between 1 and nfilt ({self.nfilt}), got {self.numcep}")
+        if self.window_frames < 1:
+            problems.append(f"window_frames must be at least 1, got {self.window_frames}")
+        if problems:
+            raise ModelError("MFCC parameters: " + "; ".join(problems))
+
+    @property
+    def frame_len_samples(self) -> int:
+        return _round_half_up(self.winlen_s * self.sample_rate_hz)
+
+    @property
+    def frame_step_samples(self) -> int:
+        return _round_half_up(self.winstep_s * self.sample_rate_hz)
+
+    @property
+    def window_samples(self) -> int:
+        """Samples spanned by one window of `window_frames` complete frames."""
+        return self.frame_len_samples + (self.window_frames - 1) * self.frame_step_samples
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "MfccParams":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ModelError(f"unknown MFCC parameter(s): {', '.join(unknown)}")
+        return cls(**data)
+
+
+def complete_frames(n_samples: int, params: MfccParams) -> int:
+    """Number of complete frames in `n_samples` samples."""
+    if n_samples < params.frame_len_samples:
+        return 0
+    return 1 + (n_samples - params.frame_len_samples) // params.frame_step_samples
+
+
+def mfcc_window(signal: np.ndarray, params: MfccParams) -> np.ndarray:
+    """Whole-signal MFCCs through python_speech_features.mfcc, complete frames only.
+
+    signal: 1-D float audio at params.sample_rate_hz (any scale; we use [-1, 1]).
+    Returns float32 (frames, numcep).
+    """
+    signal = np.asarray(signal, dtype=np.float64)
+    n = complete_frames(len(signal), params)
+    if n == 0:
+        return np.zeros((0, params.numcep), dtype=np.float32)
+    feats = psf_base.mfcc(
+        signal,
+        samplerate=params.sample_rate_hz,
+        winlen=params.winlen_s,
+        winstep=params.winstep_s,
+        numcep=params.numcep,
+        nfilt=params.nfilt,
+        nfft=params.nfft,
+        lowfreq=params.lowfreq_hz,
+        highfreq=params.highfreq_hz,
+        preemph=params.preemph,
+        ceplifter=params.ceplifter,
+        appendEnergy=params.append_energy,
+        winfunc=WINDOW_FUNCTIONS[params.winfunc],
+    )
+    return feats[:n].astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _filterbank(params: MfccParams) -> np.ndarray:
+    return psf_base.get_filterbanks(
+        params.nfilt,
+        params.nfft,
+        params.sample_rate_hz,
+        params.lowfreq_hz,
+        params.highfreq_hz or params.sample_rate_hz / 2,
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _window(params: MfccParams) -> np.ndarray:
+    return WINDOW_FUNCTIONS[params.winfunc](params.frame_len_samples)
+
+
+def frames_to_mfcc(frames: np.ndarray, params: MfccParams) -> np.ndarray:
+    """MFCCs of already pre-emphasised frames, float64 (n, frame_len) -> float32 (n, numcep).
+
+    The same steps as python_speech_features.mfcc after its framing step, using its own
+    power spectrum, filterbank, DCT and lifter.
+    """
+    eps = np.finfo(float).eps
+    pspec = psf_sigproc.powspec(frames * _window(params), params.nfft)
+    energy = np.sum(pspec, axis=1)
+    energy = np.where(energy == 0, eps, energy)
+    feat = pspec @ _filterbank(params).T
+    feat = np.where(feat == 0, eps, feat)
+    feat = psf_base.dct(np.log(feat), type=2, axis=1, norm="ortho")[:, : params.numcep]
+    feat = psf_base.lifter(feat, params.ceplifter)
+    if params.append_energy:
+        feat[:, 0] = np.log(energy)
+    return feat.astype(np.float32)
+
+
+class MfccStream:
+    """Incremental MFCCs: push samples of any block length, get the frames they complete.
+
+    push(float array at params.sample_rate_hz) -> float32 (new_frames, numcep). Every frame
+    is computed once; the pre-emphasis filter and the partial frame carry over between
+    pushes, so the frames do not depend on how the signal was cut into blocks.
+    """
+
+    def __init__(self, params: MfccParams):
+        self.params = params
+        self._prev_sample: float | None = None
+        self._pending = np.zeros(0, dtype=np.float64)  # pre-emphasised, not yet framed
+        self.frames_emitted = 0
+
+    def reset(self) -> None:
+        self._prev_sample = None
+        self._pending = np.zeros(0, dtype=np.float64)
+        self.frames_emitted = 0
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        p = self.params
+        x = np.asarray(samples, dtype=np.float64).reshape(-1)
+        if x.size == 0:
+            return np.zeros((0, p.numcep), dtype=np.float32)
+        emphasised = np.empty_like(x)
+        emphasised[1:] = x[1:] - p.preemph * x[:-1]
+        # The very first sample of a stream passes unchanged, as in python_speech_features.
+        emphasised[0] = x[0] if self._prev_sample is None else x[0] - p.preemph * self._prev_sample
+        self._prev_sample = float(x[-1])
+        pending = np.concatenate((self._pending, emphasised))
+        n = complete_frames(len(pending), p)
+        if n == 0:
+            self._pending = pending
+            return np.zeros((0, p.numcep), dtype=np.float32)
+        step = p.frame_step_samples
+        frames = np.lib.stride_tricks.sliding_window_view(pending, p.frame_len_samples)[::step][:n]
+        out = frames_to_mfcc(frames, p)
+        self._pending = pending[n * step :]
+        self.frames_emitted += n
+        return out

@@ -1,0 +1,158 @@
+"""TFLite interpreter wrapper: load a model with its sidecar, check they agree, score windows.
+
+Prefers LiteRT (`ai_edge_litert`, the maintained successor, works with numpy 2) and falls back
+to `tflite_runtime` (needs numpy<2). A tflite_runtime that is installed but cannot import, for
+example under numpy 2, is skipped rather than fatal.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DependencyError, ModelError
+from .sidecar import ModelSpec, load_sidecar, sidecar_path_for
+
+log = logging.getLogger(__name__)
+
+#: Interpreter modules in order of preference.
+INTERPRETER_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter")
+INSTALL_HINT = "pip install ai-edge-litert (or tflite-runtime with numpy<2)"
+
+_NP_DTYPES = {"float32": np.float32, "int8": np.int8, "uint8": np.uint8}
+
+
+def load_interpreter_class(preferred: tuple[str, ...] = INTERPRETER_MODULES):
+    """Return (Interpreter class, backend description such as 'ai_edge_litert 2.3.0')."""
+    failures = []
+    for name in preferred:
+        try:
+            module = importlib.import_module(name)
+            cls = module.Interpreter
+        except Exception as exc:  # noqa: BLE001 - a broken optional backend must not be fatal
+            failures.append(f"{name.split('.')[0]}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            continue
+        package = name.split(".")[0]
+        version = _package_version(package)
+        return cls, f"{package} {version}"
+    raise DependencyError(f"no TFLite interpreter could be loaded ({'; '.join(failures)}); {INSTALL_HINT}")
+
+
+def _package_version(package: str) -> str:
+    from importlib import metadata
+
+    for dist in (package.replace("_", "-"), package):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return "unknown"
+
+
+class TfliteModel:
+    """A .tflite model checked against its sidecar.
+
+    predict(float32 (n, *input_shape[1:]) normalised features) -> float32 (n, len(keywords))
+    probabilities in [0, 1]. Quantised (int8/uint8) inputs and outputs are converted using
+    the tensors' own scale and zero point.
+    """
+
+    def __init__(self, model_path: Path, spec: ModelSpec, num_threads: int = 1):
+        self.path = Path(model_path)
+        self.spec = spec
+        if not self.path.is_file():
+            raise ModelError(f"{self.path}: model file not found")
+        interpreter_cls, self.backend = load_interpreter_class()
+        try:
+            self._interp = interpreter_cls(model_path=str(self.path), num_threads=num_threads)
+            self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"{self.path}: not a valid TFLite model ({first})") from None
+        inputs, outputs = self._interp.get_input_details(), self._interp.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelError(
+                f"{self.path}: expected one input and one output tensor, found {len(inputs)} and {len(outputs)}"
+            )
+        self._in, self._out = inputs[0], outputs[0]
+        self._check_against_sidecar()
+        self._batch = int(self._in["shape"][0])
+        self._in_q = self._quant(self._in)
+        self._out_q = self._quant(self._out)
+        log.info("loaded %s with %s (%s input, %d thread(s))", self.path, self.backend, self.input_dtype, num_threads)
+
+    @property
+    def input_dtype(self) -> str:
+        return np.dtype(self._in["dtype"]).name
+
+    def _check_against_sidecar(self) -> None:
+        spec, where = self.spec, f"{self.path} and its sidecar disagree"
+        model_shape = [int(v) for v in self._in["shape"]][1:]
+        if model_shape != list(spec.input_shape[1:]):
+            raise ModelError(f"{where}: model input is {model_shape}, sidecar says {list(spec.input_shape[1:])}")
+        if self.input_dtype != spec.input_dtype:
+            raise ModelError(f"{where}: model input dtype is {self.input_dtype}, sidecar says {spec.input_dtype}")
+        n_out = int(np.prod(self._out["shape"][1:]))
+        if n_out != len(spec.keywords):
+            raise ModelError(
+                f"{where}: model has {n_out} output(s), sidecar lists {len(spec.keywords)} keyword(s) {list(spec.keywords)}"
+            )
+
+    @staticmethod
+    def _quant(detail) -> tuple[float, int] | None:
+        if np.dtype(detail["dtype"]) == np.float32:
+            return None
+        scale, zero = detail["quantization"]
+        if scale == 0:
+            raise ModelError(f"quantised tensor {detail['name']} has no scale")
+        return float(scale), int(zero)
+
+    def _resize(self, n: int) -> None:
+        if n == self._batch:
+            return
+        self._interp.resize_tensor_input(self._in["index"], [n, *self.spec.input_shape[1:]])
+        self._interp.allocate_tensors()
+        self._in = self._interp.get_input_details()[0]
+        self._out = self._interp.get_output_details()[0]
+        self._batch = n
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        n = int(x.shape[0])
+        if n == 0:
+            return np.zeros((0, len(self.spec.keywords)), dtype=np.float32)
+        x = x.reshape((n, *self.spec.input_shape[1:]))
+        if self._in_q is not None:
+            scale, zero = self._in_q
+            info = np.iinfo(_NP_DTYPES[self.input_dtype])
+            x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(_NP_DTYPES[self.input_dtype])
+        else:
+            x = x.astype(np.float32, copy=False)
+        self._resize(n)
+        self._interp.set_tensor(self._in["index"], x)
+        self._interp.invoke()
+        y = self._interp.get_tensor(self._out["index"]).reshape(n, -1)
+        if self._out_q is not None:
+            scale, zero = self._out_q
+            y = (y.astype(np.float32) - zero) * scale
+        return y.astype(np.float32, copy=False)
+
+
+def resolve_model_paths(path: Path) -> tuple[Path, Path]:
+    """Accept either the .tflite or the .json; return (tflite path, sidecar path)."""
+    path = Path(path)
+    if path.suffix == ".json":
+        spec = load_sidecar(path)
+        return path.parent / spec.model_file, path
+    return path, sidecar_path_for(path)
+
+
+def load_model(path: Path, num_threads: int = 1) -> TfliteModel:
+    """Load a model and its sidecar from the .tflite or .json path; raise ModelError if unusable."""
+    model_path, sidecar_path = resolve_model_paths(path)
+    if not model_path.is_file():
+        raise ModelError(f"{model_path}: model file not found")
+    spec = load_sidecar(sidecar_path)
+    return TfliteModel(model_path, spec, num_threads=num_threads)

@@ -1,0 +1,175 @@
+"""The JSON sidecar that travels with every .tflite: the model's front end and how to use it.
+
+Training writes it (`save_sidecar`), the runtime reads it (`load_sidecar`). It holds the
+sample rate and window, the MFCC parameters, the normalisation constants, the keyword labels
+with their recommended thresholds, the recommended trigger settings, and the training data
+and figures (free-form, for people).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError
+from .features import MfccParams
+
+SIDECAR_FORMAT_VERSION = 1
+FRONTEND_MFCC = "mfcc"
+INPUT_DTYPES = ("float32", "int8", "uint8")
+
+
+@dataclass(frozen=True)
+class TriggerDefaults:
+    """Trigger settings the model was evaluated with; config.yaml may override each."""
+
+    hop_s: float = 0.1
+    smoothing_windows: int = 1
+    patience_windows: int = 1
+    refractory_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed sidecar.
+
+    input_shape is the model's input shape with the batch dimension first (as 1);
+    the feature window (window_frames x numcep) is reshaped to input_shape[1:].
+    mean/std are per-coefficient normalisation constants (numcep floats each): the model
+    sees (mfcc - mean) / std.
+    """
+
+    model_file: str
+    keywords: tuple[str, ...]
+    thresholds: dict
+    frontend: MfccParams
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    input_shape: tuple[int, ...]
+    input_dtype: str
+    trigger: TriggerDefaults = field(default_factory=TriggerDefaults)
+    training: dict = field(default_factory=dict)
+    name: str = "model"
+
+    @property
+    def sample_rate_hz(self) -> int:
+        return self.frontend.sample_rate_hz
+
+    def normalise(self, feats: np.ndarray) -> np.ndarray:
+        """float32 (..., numcep) MFCCs -> normalised float32 of the same shape."""
+        return ((feats - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)).astype(
+            np.float32
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "format_version": SIDECAR_FORMAT_VERSION,
+            "name": self.name,
+            "model_file": self.model_file,
+            "keywords": list(self.keywords),
+            "thresholds": dict(self.thresholds),
+            "frontend": {"type": FRONTEND_MFCC, **self.frontend.to_dict()},
+            "normalisation": {"mean": list(self.mean), "std": list(self.std)},
+            "input": {"shape": list(self.input_shape), "dtype": self.input_dtype},
+            "trigger": {
+                "hop_s": self.trigger.hop_s,
+                "smoothing_windows": self.trigger.smoothing_windows,
+                "patience_windows": self.trigger.patience_windows,
+                "refractory_s": self.trigger.refractory_s,
+            },
+            "training": self.training,
+        }
+
+
+def spec_from_dict(data: dict, where: str = "sidecar") -> ModelSpec:
+    """Validate a sidecar dict; raise ModelError naming `where` and the key at fault."""
+
+    def need(key, kind):
+        if key not in data:
+            raise ModelError(f"{where}: missing key '{key}'")
+        if not isinstance(data[key], kind):
+            raise ModelError(f"{where}: '{key}' has the wrong type ({type(data[key]).__name__})")
+        return data[key]
+
+    if not isinstance(data, dict):
+        raise ModelError(f"{where}: expected a JSON object")
+    version = need("format_version", int)
+    if version != SIDECAR_FORMAT_VERSION:
+        raise ModelError(
+            f"{where}: format_version {version} is not supported (this wakeword reads {SIDECAR_FORMAT_VERSION})"
+        )
+    keywords = tuple(need("keywords", list))
+    if not keywords or not all(isinstance(k, str) and k for k in keywords):
+        raise ModelError(f"{where}: 'keywords' must be a non-empty list of names")
+    thresholds = need("thresholds", dict)
+    for kw in keywords:
+        t = thresholds.get(kw)
+        if not isinstance(t, (int, float)) or not 0.0 < t < 1.0:
+            raise ModelError(f"{where}: thresholds.{kw} must be a number between 0 and 1, got {t!r}")
+    frontend = dict(need("frontend", dict))
+    ftype = frontend.pop("type", None)
+    if ftype != FRONTEND_MFCC:
+        raise ModelError(f"{where}: frontend.type {ftype!r} is not supported (expected '{FRONTEND_MFCC}')")
+    try:
+        params = MfccParams.from_dict(frontend)
+    except (TypeError, ModelError) as exc:
+        raise ModelError(f"{where}: frontend: {exc}") from None
+    norm = need("normalisation", dict)
+    mean, std = norm.get("mean"), norm.get("std")
+    for key, vec in (("mean", mean), ("std", std)):
+        if not isinstance(vec, list) or len(vec) != params.numcep:
+            raise ModelError(f"{where}: normalisation.{key} must list {params.numcep} numbers")
+    if any(s <= 0 for s in std):
+        raise ModelError(f"{where}: normalisation.std must be positive")
+    inp = need("input", dict)
+    shape, dtype = inp.get("shape"), inp.get("dtype")
+    if not isinstance(shape, list) or len(shape) < 2:
+        raise ModelError(f"{where}: input.shape must be a list like [1, frames, numcep, 1]")
+    if int(np.prod(shape[1:])) != params.window_frames * params.numcep:
+        raise ModelError(
+            f"{where}: input.shape {shape} does not hold window_frames x numcep = "
+            f"{params.window_frames} x {params.numcep} features"
+        )
+    if dtype not in INPUT_DTYPES:
+        raise ModelError(f"{where}: input.dtype must be one of {', '.join(INPUT_DTYPES)}, got {dtype!r}")
+    trig = data.get("trigger", {})
+    try:
+        trigger = TriggerDefaults(**trig)
+    except TypeError as exc:
+        raise ModelError(f"{where}: trigger: {exc}") from None
+    return ModelSpec(
+        model_file=need("model_file", str),
+        keywords=keywords,
+        thresholds={k: float(thresholds[k]) for k in keywords},
+        frontend=params,
+        mean=tuple(float(v) for v in mean),
+        std=tuple(float(v) for v in std),
+        input_shape=tuple(int(v) for v in shape),
+        input_dtype=dtype,
+        trigger=trigger,
+        training=data.get("training", {}),
+        name=data.get("name", "model"),
+    )
+
+
+def sidecar_path_for(model_path: Path) -> Path:
+    """models/stop.tflite -> models/stop.json"""
+    return Path(model_path).with_suffix(".json")
+
+
+def load_sidecar(path: Path) -> ModelSpec:
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: sidecar not found (every .tflite needs a .json beside it)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: not valid JSON ({exc})") from None
+    return spec_from_dict(data, where=str(path))
+
+
+def save_sidecar(spec: ModelSpec, path: Path) -> None:
+    Path(path).write_text(json.dumps(spec.to_dict(), indent=2) + "\n", encoding="utf-8")
