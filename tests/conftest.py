@@ -1,0 +1,48 @@
+"""Shared fixtures: the real clips in tests/data and the shipped model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+SHIPPED_MODEL = ROOT / "models" / "stop.tflite"
+
+
+def read_wav(path: Path) -> tuple[np.ndarray, int]:
+    """A whole WAV file as float32 mono and its rate, through the project's own reader."""
+    from wakeword.audio import WavFileSource
+    from wakeword.detector import to_float_mono
+
+    src = WavFileSource(path)
+    return np.concatenate([to_float_mono(b) for b in src.blocks()]), src.sample_rate_hz
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def stop_clips() -> list[Path]:
+    clips = sorted(DATA.glob("stop_*.wav"))
+    assert clips, f"no stop_*.wav fixtures in {DATA}"
+    return clips
+
+
+@pytest.fixture(scope="session")
+def other_clips() -> list[Path]:
+    clips = sorted(p for p in DATA.glob("*.wav") if not p.name.startswith(("stop_", "mixed")))
+    assert clips, f"no non-stop fixtures in {DATA}"
+    return clips
+
+
+@pytest.fixture(scope="session")
+def shipped_model():
+    from wakeword.model import load_model
+
+    assert SHIPPED_MODEL.is_file(), f"{SHIPPED_MODEL} is missing: the project ships a model"
+    return load_model(SHIPPED_MODEL)

@@ -1,0 +1,75 @@
+"""Rebuild the WAV fixtures in tests/data from the project's audio data folder.
+
+    python tests/data/make_fixtures.py /work/shared/data
+
+Every clip is a Speech Commands recording (16 kHz mono 16-bit FLAC), copied losslessly into a
+16-bit 16 kHz mono WAV. mixed_stop.wav joins four clips with pauses over a quiet pink-noise bed
+(so the pauses are not digital silence, which a model can learn as a cue). The README in this
+folder lists the sources; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+SAMPLE_RATE_HZ = 16000
+PAUSE_S = 1.5
+NOISE_BED_DBFS = -55.0  # RMS of the pink-noise bed under mixed_stop.wav
+NOISE_FILE = "noise/pink_noise.flac"
+
+#: output name -> Speech Commands clip (label/speaker_nohash_n)
+SINGLE_CLIPS = {
+    "stop_4fd1443e.wav": "stop/4fd1443e_nohash_0",
+    "stop_5e3dde6b.wav": "stop/5e3dde6b_nohash_0",
+    "stop_68dd409e.wav": "stop/68dd409e_nohash_0",
+    "go_37dca74f.wav": "go/37dca74f_nohash_0",
+    "off_563aa4e6.wav": "off/563aa4e6_nohash_0",
+    "up_5170b77f.wav": "up/5170b77f_nohash_0",
+}
+#: clips of mixed_stop.wav, in order, each preceded by PAUSE_S of the noise bed
+MIXED_CLIPS = [
+    "go/4c6167ca_nohash_0",
+    "stop/5ff3f9a1_nohash_0",
+    "up/692a88e6_nohash_0",
+    "stop/837a0f64_nohash_0",
+]
+
+
+def load_clip(data_dir: Path, clip: str) -> np.ndarray:
+    """Speech Commands clip name -> int16 (n,) at 16 kHz."""
+    samples, rate_hz = sf.read(data_dir / "speech_commands" / f"{clip}.flac", dtype="int16")
+    assert rate_hz == SAMPLE_RATE_HZ and samples.ndim == 1, (clip, rate_hz, samples.shape)
+    return samples
+
+
+def main(data_dir: Path, out_dir: Path) -> None:
+    for name, clip in SINGLE_CLIPS.items():
+        sf.write(out_dir / name, load_clip(data_dir, clip), SAMPLE_RATE_HZ, subtype="PCM_16")
+
+    pause = int(PAUSE_S * SAMPLE_RATE_HZ)
+    parts, onsets_s = [], []
+    cursor = 0
+    for clip in MIXED_CLIPS:
+        samples = load_clip(data_dir, clip).astype(np.float32) / 32768.0
+        cursor += pause
+        onsets_s.append((clip, cursor / SAMPLE_RATE_HZ, (cursor + len(samples)) / SAMPLE_RATE_HZ))
+        parts += [np.zeros(pause, np.float32), samples]
+        cursor += len(samples)
+    parts.append(np.zeros(pause, np.float32))
+    mix = np.concatenate(parts)
+    noise, noise_rate_hz = sf.read(data_dir / NOISE_FILE, dtype="float32", frames=len(mix))
+    assert noise_rate_hz == SAMPLE_RATE_HZ and len(noise) == len(mix)
+    noise *= 10 ** (NOISE_BED_DBFS / 20) / np.sqrt(np.mean(noise**2))
+    mix = np.clip(mix + noise, -1.0, 32767 / 32768)
+    sf.write(out_dir / "mixed_stop.wav", np.round(mix * 32768).astype(np.int16), SAMPLE_RATE_HZ, subtype="PCM_16")
+    print(f"mixed_stop.wav: {len(mix) / SAMPLE_RATE_HZ:.3f} s")
+    for clip, start_s, end_s in onsets_s:
+        print(f"  {clip}: {start_s:.3f} s .. {end_s:.3f} s")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), Path(__file__).resolve().parent)
