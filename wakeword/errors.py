@@ -27,3 +27,7 @@ class ModelError(WakewordError, ValueError):
 
 class DependencyError(WakewordError, ImportError):
     """An optional dependency needed for the requested feature is not installed."""
+
+
+class ActionError(WakewordError, RuntimeError):
+    """An action cannot start: a GPIO pin is missing, busy or not permitted."""

@@ -1,0 +1,482 @@
+"""What happens on a detection: an LED, an output pin, a hook command and a JSON event line.
+
+Everything runs on one worker thread fed by a bounded queue, never on the audio thread.
+submit() is O(1) and never blocks, so a slow GPIO library, a hung hook or a blocked stdout can
+only delay other actions, never detection. Failures are logged and counted in `stats`; after
+start() nothing here raises into the caller.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import TextIO
+
+import gpiozero
+
+from wakeword.errors import ActionError, ConfigError
+from wakeword.trigger import Detection
+
+log = logging.getLogger(__name__)
+
+# Detections waiting for the worker. The trigger's refractory period allows a few per second
+# at most, so a full queue means the worker is stuck, and dropping is better than piling up.
+QUEUE_SIZE = 16
+# After SIGKILL, how long to wait for a hook's pipes to close and for it to be reaped.
+HOOK_KILL_GRACE_S = 2.0
+# How much of a failing hook's output goes into the log line.
+HOOK_OUTPUT_LOG_CHARS = 400
+# A hook must not inherit our systemd notify socket: it could then speak for the daemon.
+HOOK_ENV_DROPPED = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+LED_MODES = ("blink", "on")
+STAT_NAMES = ("fired", "hook_ok", "hook_failed", "hook_timeout", "hook_skipped_busy", "dropped")
+
+_STOP = object()
+
+
+def _require_positive(key: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigError(f"{key} must be a number of seconds above 0, got {value!r}")
+
+
+def _require_pin(key: str, pin) -> None:
+    # bool is an int: `pin: yes` in YAML must not silently become GPIO1.
+    if pin is not None and (isinstance(pin, bool) or not isinstance(pin, (int, str))):
+        raise ConfigError(f"{key} must be a GPIO number, a gpiozero pin name or null, got {pin!r}")
+
+
+def _pin_label(pin: int | str) -> str:
+    """GPIO17 for 17; a pin name such as "BOARD11" as given."""
+    return f"GPIO{pin}" if isinstance(pin, int) else str(pin)
+
+
+@dataclass(frozen=True)
+class LedSettings:
+    """An LED on `pin` (BCM number or gpiozero pin name; None = no LED).
+
+    mode "on" holds it lit for on_s seconds; "blink" blinks it (blink_on_s lit, blink_off_s
+    dark) for about on_s seconds. active_high=False for an LED wired from 3V3 to the pin.
+    """
+
+    pin: int | str | None = 17
+    mode: str = "blink"
+    on_s: float = 1.0
+    blink_on_s: float = 0.1
+    blink_off_s: float = 0.1
+    active_high: bool = True
+
+    def __post_init__(self):
+        _require_pin("actions.led.pin", self.pin)
+        if self.mode not in LED_MODES:
+            raise ConfigError(f"actions.led.mode must be 'blink' or 'on', got {self.mode!r}")
+        _require_positive("actions.led.on_s", self.on_s)
+        _require_positive("actions.led.blink_on_s", self.blink_on_s)
+        _require_positive("actions.led.blink_off_s", self.blink_off_s)
+
+    @property
+    def blink_count(self) -> int:
+        """How many blinks fill on_s (at least one)."""
+        return max(1, round(self.on_s / (self.blink_on_s + self.blink_off_s)))
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """A digital output on `pin` (None = disabled), active for pulse_s seconds per detection.
+
+    active_high=False drives the pin low while active (most relay boards).
+    """
+
+    pin: int | str | None = None
+    active_high: bool = True
+    pulse_s: float = 0.5
+
+    def __post_init__(self):
+        _require_pin("actions.output.pin", self.pin)
+        _require_positive("actions.output.pulse_s", self.pulse_s)
+
+
+@dataclass(frozen=True)
+class HookSettings:
+    """A command run per detection, as an argument list (never through a shell).
+
+    Empty = disabled. It is killed after timeout_s seconds; at most max_concurrent run at
+    once, and a detection that finds them all busy skips the hook.
+    """
+
+    command: tuple[str, ...] = ()
+    timeout_s: float = 10.0
+    max_concurrent: int = 2
+
+    def __post_init__(self):
+        if isinstance(self.command, str):
+            raise ConfigError(
+                "actions.hook.command must be a list of arguments, not a shell string, "
+                f"for example [\"/usr/local/bin/stop-music\", \"--now\"]; got {self.command!r}"
+            )
+        command = tuple(self.command)
+        if not all(isinstance(arg, str) for arg in command) or (command and not command[0]):
+            raise ConfigError(f"actions.hook.command must be a list of strings, got {self.command!r}")
+        # Frozen, yet a YAML list must become a tuple so the settings stay hashable and immutable.
+        object.__setattr__(self, "command", command)
+        _require_positive("actions.hook.timeout_s", self.timeout_s)
+        if isinstance(self.max_concurrent, bool) or not isinstance(self.max_concurrent, int) \
+                or self.max_concurrent < 1:
+            raise ConfigError(f"actions.hook.max_concurrent must be an integer >= 1, got {self.max_concurrent!r}")
+
+
+@dataclass(frozen=True)
+class ActionSettings:
+    """All actions. log_json: one JSON line per detection on stdout (else a log message)."""
+
+    led: LedSettings = field(default_factory=LedSettings)
+    output: OutputSettings = field(default_factory=OutputSettings)
+    hook: HookSettings = field(default_factory=HookSettings)
+    log_json: bool = True
+
+
+class ActionRunner:
+    """Runs the actions for each submitted Detection on a worker thread.
+
+    pin_factory: a gpiozero pin factory (tests pass MockFactory()); None = gpiozero's default.
+    stdout: where the JSON event lines go; None = sys.stdout at construction time.
+    Use start(), then submit() from the detection thread, then close().
+    """
+
+    def __init__(self, settings: ActionSettings, pin_factory=None, stdout: TextIO | None = None):
+        self.settings = settings
+        self._pin_factory = pin_factory
+        self._stdout = sys.stdout if stdout is None else stdout
+        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_SIZE)
+        self._lock = threading.Lock()
+        # Signalled whenever a detection is done or a hook ends: wait_idle() and close() wait on it.
+        self._changed = threading.Condition(self._lock)
+        self._counts = dict.fromkeys(STAT_NAMES, 0)
+        self._pending = 0  # submitted detections the worker has not finished
+        self._hooks: dict[subprocess.Popen, threading.Thread] = {}
+        self._stop = threading.Event()
+        self._closed = False
+        self._worker: threading.Thread | None = None
+        self._led = None
+        self._output = None
+        self._dropped_logged = 0
+        self._stdout_failed = False
+
+    # -- public API --------------------------------------------------------------------------
+
+    @property
+    def stats(self) -> dict:
+        """A snapshot of the counters: fired, hook_ok, hook_failed, hook_timeout,
+        hook_skipped_busy, dropped."""
+        with self._lock:
+            return dict(self._counts)
+
+    def start(self) -> None:
+        """Open the GPIO devices and start the worker. Raises ActionError if a pin cannot be
+        opened (no GPIO, pin busy, no permission), with the config key that disables it."""
+        if self._worker is not None:
+            return
+        led, out = self.settings.led, self.settings.output
+        if led.pin is not None:
+            self._led = self._open_device(gpiozero.LED, led.pin, led.active_high, "the LED pin",
+                                          "actions.led.pin: null to run without the LED")
+        if out.pin is not None:
+            try:
+                self._output = self._open_device(
+                    gpiozero.DigitalOutputDevice, out.pin, out.active_high, "the output pin",
+                    "actions.output.pin: null to run without the output")
+            except ActionError:
+                self._close_devices()
+                raise
+        self._worker = threading.Thread(target=self._run, name="wakeword-actions", daemon=True)
+        self._worker.start()
+
+    def submit(self, detection: Detection) -> None:
+        """Queue a detection for the actions and return at once. If the queue is full it is
+        dropped and counted; the worker logs drops, so this never does I/O."""
+        wall_time_s = time.time()  # the wall clock of the detection, not of the action
+        with self._lock:
+            if self._closed:
+                self._counts["dropped"] += 1
+                return
+            try:
+                self._queue.put_nowait((detection, wall_time_s))
+            except queue.Full:
+                self._counts["dropped"] += 1
+                return
+            self._pending += 1
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Wait up to timeout_s seconds until every submitted detection is handled and every
+        hook has ended. True if idle, False on timeout. LED/output timers are not waited for."""
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            while self._pending or self._hooks:
+                remaining_s = deadline - time.monotonic()
+                if remaining_s <= 0:
+                    return False
+                self._changed.wait(remaining_s)
+            return True
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Stop the worker, give running hooks the rest of timeout_s seconds, kill those left,
+        turn the outputs off and close the devices. Detections still queued are discarded
+        (call wait_idle() first to run them). Safe to call twice."""
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._stop.set()
+        try:
+            self._queue.put_nowait(_STOP)
+        except queue.Full:
+            pass  # the worker has items to take, and checks _stop after each one
+        if self._worker is not None:
+            self._worker.join(max(0.0, deadline - time.monotonic()))
+            if self._worker.is_alive():
+                log.warning("the action worker did not stop within %.1f s; leaving it", timeout_s)
+        self._discard_queued()
+        self._end_hooks(deadline)
+        self._close_devices()
+
+    def __enter__(self) -> ActionRunner:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # -- GPIO --------------------------------------------------------------------------------
+
+    def _open_device(self, device_class, pin, active_high: bool, what: str, disable_hint: str):
+        # gpiozero explains why each default pin factory failed only in warnings; keep them for
+        # the error message. catch_warnings is process-wide, which is fine once at start-up.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                return device_class(pin, active_high=active_high, initial_value=False,
+                                    pin_factory=self._pin_factory)
+            except Exception as exc:  # gpiozero, lgpio and OSError all mean "no usable pin"
+                log.debug("opening %s %r failed", what, pin, exc_info=True)
+                reasons = [str(exc) or type(exc).__name__]
+                reasons += [str(w.message) for w in caught]
+                raise ActionError(
+                    f"{_pin_label(pin)}: cannot open {what} ({'; '.join(reasons)}); "
+                    f"set {disable_hint}"
+                ) from exc
+            finally:
+                for w in caught:
+                    log.debug("gpiozero: %s", w.message)
+
+    def _fire_led(self) -> None:
+        led = self.settings.led
+        if led.mode == "on":
+            # blink(n=1) rather than on(): gpiozero's own thread turns it off after on_s, so
+            # the worker never waits, and a new detection restarts the timer.
+            self._led.blink(on_time=led.on_s, off_time=0, n=1, background=True)
+        else:
+            self._led.blink(on_time=led.blink_on_s, off_time=led.blink_off_s,
+                            n=led.blink_count, background=True)
+
+    def _fire_output(self) -> None:
+        self._output.blink(on_time=self.settings.output.pulse_s, off_time=0, n=1, background=True)
+
+    def _close_devices(self) -> None:
+        for name, device in (("LED", self._led), ("output", self._output)):
+            if device is None:
+                continue
+            try:
+                device.off()
+                device.close()
+            except Exception as exc:
+                log.warning("closing the %s pin failed: %s", name, exc)
+        self._led = self._output = None
+
+    # -- worker ------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP or self._stop.is_set():
+                return
+            detection, wall_time_s = item
+            try:
+                self._handle(detection, wall_time_s)
+            except Exception:
+                log.exception("actions for %r failed; carrying on", detection.keyword)
+            finally:
+                with self._changed:
+                    self._pending -= 1
+                    self._changed.notify_all()
+            self._log_drops()
+
+    def _handle(self, detection: Detection, wall_time_s: float) -> None:
+        wall_time = dt.datetime.fromtimestamp(wall_time_s, dt.timezone.utc).isoformat(timespec="milliseconds")
+        with self._lock:
+            self._counts["fired"] += 1
+        # GPIO first: it is what a person sees, and it cannot block. The event line last: a
+        # full stdout pipe must not hold back the hook.
+        for name, device, fire in (("LED", self._led, self._fire_led),
+                                   ("output", self._output, self._fire_output)):
+            if device is not None:
+                try:
+                    fire()
+                except Exception as exc:
+                    log.error("the %s pin failed: %s", name, exc)
+        if self.settings.hook.command:
+            self._start_hook(detection, wall_time)
+        self._write_event(detection, wall_time)
+
+    def _write_event(self, detection: Detection, wall_time: str) -> None:
+        if not self.settings.log_json:
+            log.info("detected %r at %.2f s in the stream (score %.2f)",
+                     detection.keyword, detection.time_s, detection.score)
+            return
+        line = json.dumps({"event": "detection", **detection.to_dict(), "wall_time": wall_time})
+        try:
+            self._stdout.write(line + "\n")
+            self._stdout.flush()
+        except (OSError, ValueError) as exc:  # ValueError: stdout was closed
+            if not self._stdout_failed:
+                log.warning("cannot write detection events to stdout (%s); further failures are not logged", exc)
+                self._stdout_failed = True
+
+    def _log_drops(self) -> None:
+        with self._lock:
+            dropped = self._counts["dropped"]
+        if dropped > self._dropped_logged:
+            log.warning("%d detection(s) dropped: the action queue (%d) was full; %d dropped in all",
+                        dropped - self._dropped_logged, QUEUE_SIZE, dropped)
+            self._dropped_logged = dropped
+
+    def _discard_queued(self) -> None:
+        discarded = 0
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not _STOP:
+                discarded += 1
+        if discarded:
+            log.info("discarded %d queued detection(s) at shutdown", discarded)
+        with self._changed:
+            self._pending = max(0, self._pending - discarded)
+            self._changed.notify_all()
+
+    # -- hooks -------------------------------------------------------------------------------
+
+    def _start_hook(self, detection: Detection, wall_time: str) -> None:
+        hook = self.settings.hook
+        name = hook.command[0]
+        with self._lock:
+            busy = len(self._hooks) >= hook.max_concurrent
+            if busy:
+                self._counts["hook_skipped_busy"] += 1
+        if busy:
+            log.warning("hook %s skipped: %d already running (max_concurrent)", name, hook.max_concurrent)
+            return
+        payload = {**detection.to_dict(), "wall_time": wall_time}
+        env = {k: v for k, v in os.environ.items() if k not in HOOK_ENV_DROPPED}
+        env.update(
+            WAKEWORD_KEYWORD=detection.keyword,
+            WAKEWORD_SCORE=str(payload["score"]),
+            WAKEWORD_TIME=str(payload["time_s"]),
+            WAKEWORD_WALLTIME=wall_time,
+        )
+        try:
+            # A new session makes the hook a process-group leader, so a timeout kills its
+            # children too; otherwise a grandchild could hold the pipes open and the reaper hang.
+            proc = subprocess.Popen(
+                list(hook.command), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            )
+        except (OSError, ValueError) as exc:
+            with self._lock:
+                self._counts["hook_failed"] += 1
+            log.error("hook %s could not start: %s", name, exc)
+            return
+        stdin_bytes = (json.dumps(payload) + "\n").encode()
+        reaper = threading.Thread(target=self._reap_hook, args=(proc, stdin_bytes),
+                                  name=f"wakeword-hook-{proc.pid}", daemon=True)
+        with self._lock:
+            self._hooks[proc] = reaper
+        try:
+            reaper.start()
+        except RuntimeError as exc:  # cannot start a thread: out of memory or thread limit
+            _kill_group(proc)
+            with self._changed:
+                self._hooks.pop(proc, None)
+                self._counts["hook_failed"] += 1
+                self._changed.notify_all()
+            log.error("hook %s killed: cannot start a thread to wait for it (%s)", name, exc)
+
+    def _reap_hook(self, proc: subprocess.Popen, stdin_bytes: bytes) -> None:
+        """Feed the hook its JSON, wait up to timeout_s, kill it on timeout, count the outcome."""
+        name = proc.args[0]
+        timeout_s = self.settings.hook.timeout_s
+        outcome = "hook_failed"
+        try:
+            try:
+                output, _ = proc.communicate(stdin_bytes, timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                outcome = "hook_timeout"
+                _kill_group(proc)
+                try:
+                    proc.communicate(timeout=HOOK_KILL_GRACE_S)
+                except subprocess.TimeoutExpired:
+                    # Something outside the group still holds the pipe; the child itself is dead.
+                    proc.wait(HOOK_KILL_GRACE_S)
+                log.warning("hook %s (pid %d) timed out after %.1f s and was killed",
+                            name, proc.pid, timeout_s)
+                return
+            text = output.decode(errors="replace").strip()
+            if proc.returncode == 0:
+                outcome = "hook_ok"
+                log.debug("hook %s finished: %s", name, text[-HOOK_OUTPUT_LOG_CHARS:])
+            else:
+                status = (f"was killed by signal {-proc.returncode}" if proc.returncode < 0
+                          else f"exited with status {proc.returncode}")
+                log.warning("hook %s %s: %s", name, status, text[-HOOK_OUTPUT_LOG_CHARS:] or "(no output)")
+        except Exception:
+            log.exception("waiting for hook %s failed", name)
+        finally:
+            with self._changed:
+                self._counts[outcome] += 1
+                self._hooks.pop(proc, None)
+                self._changed.notify_all()
+
+    def _end_hooks(self, deadline: float) -> None:
+        # A hook is usually the point of a detection (stop the music), so it may finish within
+        # the close timeout; only then is it killed.
+        with self._changed:
+            while self._hooks and deadline - time.monotonic() > 0:
+                self._changed.wait(deadline - time.monotonic())
+            left = dict(self._hooks)
+        for proc, reaper in left.items():
+            log.warning("killing hook %s (pid %d) at shutdown", proc.args[0], proc.pid)
+            _kill_group(proc)
+        for reaper in left.values():
+            reaper.join(HOOK_KILL_GRACE_S)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the hook's process group (it leads one: start_new_session)."""
+    if proc.returncode is not None:
+        return  # reaped: its pid may belong to someone else by now
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # already gone
+    except OSError:
+        proc.kill()
