@@ -1,0 +1,98 @@
+"""config.yaml: shipped defaults are valid, typos and bad values are named, flags override."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from wakeword.config import apply_overrides, config_from_dict, load_config, resolve_trigger_settings
+from wakeword.errors import ConfigError
+from wakeword.sidecar import load_sidecar
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path, text, name="config.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_the_shipped_config_yaml_is_valid_and_equals_the_built_in_defaults():
+    shipped = load_config(ROOT / "config.yaml")
+    defaults = load_config(None)
+    assert shipped.audio == defaults.audio
+    assert shipped.trigger == defaults.trigger
+    assert shipped.actions == defaults.actions
+    assert shipped.model.path == defaults.model.path == ROOT / "models" / "stop.tflite"
+    assert shipped.actions.led.pin == 17
+
+
+def test_every_default_is_documented_in_config_yaml():
+    raw = yaml.safe_load((ROOT / "config.yaml").read_text())
+    text = (ROOT / "config.yaml").read_text()
+    for section, values in raw.items():
+        for key in values:
+            assert f"  {key}:" in text
+    assert set(raw) == {"audio", "model", "trigger", "actions"}
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("trigger:\n  threshold: 1.5\n", "config.yaml: trigger.threshold must be between 0 and 1, got 1.5"),
+        ("trigger:\n  treshold: 0.5\n", "config.yaml: trigger.treshold is not a known setting"),
+        ("audoi:\n  device: 1\n", "config.yaml: config.audoi is not a known setting"),
+        ("audio:\n  block_ms: fast\n", "config.yaml: audio.block_ms must be a whole number, got 'fast'"),
+        ("audio:\n  device: -1\n", "config.yaml: audio.device must be null, a device index or part of a device name"),
+        ("actions:\n  led:\n    pin: 40\n", "config.yaml: actions.led.pin must be a BCM pin number 0-27"),
+        ("actions:\n  led:\n    mode: strobe\n", "config.yaml: actions.led.mode must be one of blink, on"),
+        ("actions:\n  hook:\n    command: echo hi\n", "config.yaml: actions.hook.command must be a list of arguments"),
+        ("actions:\n  output:\n    pin: 17\n", "config.yaml: actions.output.pin is the same pin as actions.led.pin"),
+        ("model:\n  path: model.onnx\n", "config.yaml: model.path must name a .tflite model"),
+        ("model:\n  num_threads: 0\n", "config.yaml: model.num_threads must be between 1 and 4, got 0"),
+        ("- just\n- a list\n", "config.yaml: the top level must be a mapping"),
+        ("trigger: [1\n", "config.yaml: invalid YAML at line"),
+    ],
+)
+def test_bad_values_name_the_file_the_key_and_the_problem(tmp_path, text, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text))
+    assert str(err.value).startswith(str(tmp_path / "config.yaml"))
+    assert message.split("config.yaml: ", 1)[1] in str(err.value)
+
+
+def test_a_missing_config_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_an_empty_file_gives_the_defaults(tmp_path):
+    assert load_config(write(tmp_path, "")).trigger == load_config(None).trigger
+
+
+def test_a_relative_model_path_is_relative_to_the_config_file(tmp_path):
+    cfg = load_config(write(tmp_path, "model:\n  path: models/x.tflite\n"))
+    assert cfg.model.path == tmp_path / "models" / "x.tflite"
+
+
+def test_command_line_overrides_win_and_are_validated():
+    cfg = load_config(ROOT / "config.yaml")
+    cfg = apply_overrides(cfg, {"audio.device": "USB", "trigger.threshold": 0.9, "trigger.hop_ms": 200})
+    assert cfg.audio.device == "USB" and cfg.trigger.threshold == 0.9 and cfg.trigger.hop_ms == 200
+    assert cfg.audio.block_ms == 100  # untouched
+    with pytest.raises(ConfigError, match="command line: trigger.threshold must be between 0 and 1"):
+        apply_overrides(cfg, {"trigger.threshold": 2.0})
+
+
+def test_trigger_settings_come_from_the_sidecar_unless_overridden():
+    spec = load_sidecar(ROOT / "models" / "stop.json")
+    base = config_from_dict({}, "c.yaml", ROOT)
+    s = resolve_trigger_settings(base.trigger, spec)
+    assert s.thresholds == spec.thresholds and s.refractory_s == spec.trigger.refractory_s
+    over = config_from_dict({"trigger": {"threshold": 0.77, "refractory_ms": 2500, "smoothing_windows": 4}}, "c.yaml", ROOT)
+    s = resolve_trigger_settings(over.trigger, spec)
+    assert s.thresholds == {"stop": 0.77} and s.refractory_s == 2.5 and s.smoothing_windows == 4
+    bad = config_from_dict({"trigger": {"threshold": {"go": 0.5}}}, "c.yaml", ROOT)
+    with pytest.raises(ConfigError, match="trigger.threshold.go names a keyword the model does not have"):
+        resolve_trigger_settings(bad.trigger, spec, where="c.yaml")

@@ -1,0 +1,79 @@
+"""The streaming detector: scores do not depend on block size, windows sit where they should."""
+
+import numpy as np
+import pytest
+
+from tests.conftest import read_wav
+from wakeword.detector import Pipeline, StreamingDetector, default_trigger_settings, hop_frames_for, to_float_mono
+from wakeword.errors import ConfigError
+from wakeword.features import MfccStream, mfcc_window
+
+
+def scores_in_blocks(model, x, block, hop_s=0.1):
+    det = StreamingDetector(model, hop_s)
+    ends, scores = [], []
+    for i in range(0, len(x), block):
+        e, s = det.process(x[i : i + block])
+        ends.append(e)
+        scores.append(s)
+    return np.concatenate(ends), np.concatenate(scores)
+
+
+@pytest.fixture(scope="module")
+def long_audio(stop_clips, other_clips):
+    return np.concatenate([read_wav(p)[0] for p in [*stop_clips, *other_clips]])
+
+
+def test_scores_do_not_depend_on_the_block_size(shipped_model, long_audio):
+    ref_ends, ref_scores = scores_in_blocks(shipped_model, long_audio, len(long_audio))
+    assert len(ref_ends) > 10
+    for block in (1600, 777, 16000 * 10, 100):
+        ends, scores = scores_in_blocks(shipped_model, long_audio, block)
+        np.testing.assert_array_equal(ends, ref_ends)
+        np.testing.assert_array_equal(scores, ref_scores)
+
+
+def test_windows_end_every_hop_after_the_first_full_window(shipped_model, long_audio):
+    p = shipped_model.spec.frontend
+    ends, _ = scores_in_blocks(shipped_model, long_audio, 1600)
+    hop_samples = hop_frames_for(0.1, p.winstep_s) * p.frame_step_samples
+    assert ends[0] == p.window_samples
+    assert set(np.diff(ends)) == {hop_samples}
+
+
+def test_each_window_is_scored_on_the_same_features_as_a_whole_window(shipped_model, stop_clips):
+    # the streamed score of the first window equals the model run on mfcc_window of that window
+    x, _ = read_wav(stop_clips[0])
+    spec = shipped_model.spec
+    from wakeword.resample import Resampler
+
+    x = Resampler(16000, spec.sample_rate_hz).process(x)
+    ends, scores = scores_in_blocks(shipped_model, x, 500)
+    feats = spec.normalise(mfcc_window(x[: spec.frontend.window_samples], spec.frontend))
+    direct = shipped_model.predict(feats[None])
+    np.testing.assert_allclose(scores[0], direct[0], atol=1e-6)
+
+
+def test_hop_must_be_a_whole_number_of_frames():
+    assert hop_frames_for(0.1, 0.01) == 10
+    with pytest.raises(ConfigError, match="multiple of the model's frame step"):
+        hop_frames_for(0.105, 0.01)
+
+
+def test_pipeline_resamples_so_a_48k_stream_gives_the_same_detections(shipped_model, stop_clips, other_clips):
+    from wakeword.resample import Resampler
+
+    audio = np.concatenate([read_wav(p)[0] for p in [other_clips[0], stop_clips[0], other_clips[1], stop_clips[1]]])
+    settings = default_trigger_settings(shipped_model)
+    at16 = Pipeline(shipped_model, settings, 16000).feed(audio)
+    audio48 = Resampler(16000, 48000).process(audio)
+    at48 = Pipeline(shipped_model, settings, 48000).feed(audio48)
+    assert [d.keyword for d in at48] == [d.keyword for d in at16]
+    for a, b in zip(at16, at48):
+        assert abs(a.time_s - b.time_s) <= 0.1
+
+
+def test_int16_and_stereo_blocks_are_converted_to_float_mono():
+    stereo = np.array([[16384, -16384], [32767, 32767]], dtype=np.int16)
+    np.testing.assert_allclose(to_float_mono(stereo), [0.0, 32767 / 32768], atol=1e-6)
+    assert to_float_mono(np.zeros((5, 1), np.float32)).shape == (5,)

@@ -1,0 +1,78 @@
+"""The interpreter wrapper: backends, quantisation, and checks against the sidecar."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from tests.conftest import SHIPPED_MODEL
+from wakeword.errors import DependencyError, ModelError
+from wakeword.model import load_interpreter_class, load_model
+
+
+def copy_model(tmp_path):
+    shutil.copy(SHIPPED_MODEL, tmp_path / "m.tflite")
+    data = json.loads(SHIPPED_MODEL.with_suffix(".json").read_text())
+    data["model_file"] = "m.tflite"
+    (tmp_path / "m.json").write_text(json.dumps(data))
+    return tmp_path / "m.tflite", data
+
+
+def test_shipped_model_loads_and_says_which_backend(shipped_model):
+    assert shipped_model.backend.split()[0] in ("ai_edge_litert", "tflite_runtime")
+    assert shipped_model.spec.keywords == ("stop",)
+
+
+def test_predict_returns_probabilities_for_any_batch_size(shipped_model):
+    shape = shipped_model.spec.input_shape[1:]
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(7, *shape)).astype(np.float32)
+    y7 = shipped_model.predict(x)
+    assert y7.shape == (7, 1) and y7.dtype == np.float32
+    assert ((y7 >= 0) & (y7 <= 1)).all()
+    y1 = np.concatenate([shipped_model.predict(x[i : i + 1]) for i in range(7)])
+    np.testing.assert_array_equal(y1, y7)  # batching changes nothing
+
+
+def test_a_sidecar_with_the_wrong_input_shape_is_rejected(tmp_path):
+    path, data = copy_model(tmp_path)
+    frames = data["frontend"]["window_frames"]
+    data["frontend"]["window_frames"] = frames // 2
+    data["input"]["shape"] = [1, frames // 2, data["input"]["shape"][2], 1][: len(data["input"]["shape"])]
+    (tmp_path / "m.json").write_text(json.dumps(data))
+    with pytest.raises(ModelError, match="disagree: model input is"):
+        load_model(path)
+
+
+def test_a_sidecar_with_the_wrong_dtype_is_rejected(tmp_path):
+    path, data = copy_model(tmp_path)
+    data["input"]["dtype"] = "float32" if data["input"]["dtype"] != "float32" else "int8"
+    (tmp_path / "m.json").write_text(json.dumps(data))
+    with pytest.raises(ModelError, match="dtype"):
+        load_model(path)
+
+
+def test_a_sidecar_with_more_keywords_than_outputs_is_rejected(tmp_path):
+    path, data = copy_model(tmp_path)
+    data["keywords"] = ["stop", "go"]
+    data["thresholds"] = {"stop": 0.5, "go": 0.5}
+    (tmp_path / "m.json").write_text(json.dumps(data))
+    with pytest.raises(ModelError, match="output"):
+        load_model(path)
+
+
+def test_corrupt_and_missing_models_are_model_errors(tmp_path):
+    path, _ = copy_model(tmp_path)
+    path.write_bytes(b"this is not a flatbuffer" * 10)
+    with pytest.raises(ModelError, match="not a valid TFLite model"):
+        load_model(path)
+    with pytest.raises(ModelError, match="not found"):
+        load_model(tmp_path / "absent.tflite")
+
+
+def test_litert_is_preferred_and_a_broken_backend_is_skipped():
+    cls, backend = load_interpreter_class(("no_such_backend.interpreter", "ai_edge_litert.interpreter", "tflite_runtime.interpreter"))
+    assert backend.startswith(("ai_edge_litert", "tflite_runtime"))
+    with pytest.raises(DependencyError, match="pip install ai-edge-litert"):
+        load_interpreter_class(("no_such_backend.interpreter",))

@@ -1,0 +1,63 @@
+"""The sidecar round-trips, and every malformed field is named in the error."""
+
+import json
+
+import pytest
+
+from wakeword.errors import ModelError
+from wakeword.features import MfccParams
+from wakeword.sidecar import ModelSpec, TriggerDefaults, load_sidecar, save_sidecar, spec_from_dict
+
+
+def make_spec(**changes):
+    p = MfccParams(numcep=13)
+    base = dict(
+        model_file="stop.tflite",
+        keywords=("stop",),
+        thresholds={"stop": 0.8},
+        frontend=p,
+        mean=tuple(float(i) for i in range(13)),
+        std=tuple(1.0 + i for i in range(13)),
+        input_shape=(1, 98, 13, 1),
+        input_dtype="int8",
+        trigger=TriggerDefaults(hop_s=0.1, smoothing_windows=2, patience_windows=1, refractory_s=1.5),
+        training={"data": "test"},
+        name="stop",
+    )
+    base.update(changes)
+    return ModelSpec(**base)
+
+
+def test_sidecar_round_trips(tmp_path):
+    spec = make_spec()
+    save_sidecar(spec, tmp_path / "m.json")
+    assert load_sidecar(tmp_path / "m.json") == spec
+
+
+@pytest.mark.parametrize(
+    "mutate, key",
+    [
+        (lambda d: d.pop("keywords"), "keywords"),
+        (lambda d: d["thresholds"].update(stop=1.5), "thresholds.stop"),
+        (lambda d: d["normalisation"].update(mean=[0.0] * 12), "normalisation.mean"),
+        (lambda d: d["input"].update(shape=[1, 99, 13, 1]), "input.shape"),
+        (lambda d: d["input"].update(dtype="float16"), "input.dtype"),
+        (lambda d: d["frontend"].update(type="spectrogram"), "frontend.type"),
+        (lambda d: d["frontend"].update(winlen=0.025), "winlen"),
+        (lambda d: d.update(format_version=99), "format_version"),
+    ],
+)
+def test_malformed_sidecar_names_the_key(mutate, key):
+    data = make_spec().to_dict()
+    mutate(data)
+    with pytest.raises(ModelError) as err:
+        spec_from_dict(json.loads(json.dumps(data)), where="m.json")
+    assert key in str(err.value) and str(err.value).startswith("m.json")
+
+
+def test_missing_and_corrupt_sidecars_are_model_errors(tmp_path):
+    with pytest.raises(ModelError, match="sidecar not found"):
+        load_sidecar(tmp_path / "absent.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ModelError, match="not valid JSON"):
+        load_sidecar(tmp_path / "bad.json")
