@@ -345,6 +345,18 @@ def _sounddevice():
     return sounddevice
 
 
+def rescan_devices() -> None:
+    """Make PortAudio enumerate devices afresh (it lists them once, at initialisation).
+
+    Needed to see a USB microphone that was plugged back in. Only call it while no stream of
+    ours is open: re-initialising PortAudio invalidates open streams.
+    """
+    sd = _sounddevice()
+    # No public call exists; the maintainer recommends this pair (python-sounddevice#125).
+    sd._terminate()
+    sd._initialize()
+
+
 def list_devices() -> list[dict]:
     """Input devices as dicts: index, name, hostapi (name), max_input_channels,
     default_samplerate (Hz, float), is_default (bool)."""

@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass, field
 
 from .actions import ActionRunner
-from .audio import MicrophoneSource
+from .audio import MicrophoneSource, rescan_devices
 from .config import Config
 from .detector import Pipeline, TriggerSettings
 from .errors import AudioDeviceError
@@ -200,6 +200,7 @@ class Daemon:
         while not self._stop.wait(interval_s):
             self.notifier.watchdog()  # the process is healthy while it waits for the device
             try:
+                rescan_devices()  # our stream is closed, so this is safe; finds a re-plugged USB mic
                 source = self.open_source()
             except AudioDeviceError as exc:
                 log.debug("reconnect failed: %s", exc)

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Cost of detection on this machine: CPU per audio hour, live per-hop latency, peak memory.
+
+    python bench/cost.py [--model models/stop.tflite ...] [--minutes 10]
+
+For each model it prints:
+  - CPU seconds per hour of audio on the dry-run path (the daemon's Pipeline fed 10 s
+    blocks), split into features, model and total;
+  - the seed tutorial's approach on the same audio: recompute the whole window's MFCCs at
+    every hop and call the interpreter once per window; and the ratio;
+  - live per-hop latency (p50, p99) with 100 ms blocks, as the capture thread sees it;
+  - the peak RSS of `wakeword --dry-run` on the bench audio, in a fresh process.
+The audio is the real clips in tests/data, repeated with pauses to the requested length.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import read_wav  # noqa: E402
+from tests.wavfile import write_wav  # noqa: E402
+from wakeword.detector import Pipeline, default_trigger_settings  # noqa: E402
+from wakeword.features import mfcc_window  # noqa: E402
+from wakeword.model import load_model  # noqa: E402
+from wakeword.resample import Resampler  # noqa: E402
+
+SOURCE_RATE_HZ = 16000
+DRY_RUN_BLOCK_S = 10.0
+LIVE_BLOCK_S = 0.1
+SECONDS_PER_HOUR = 3600.0
+
+
+def bench_audio(minutes: float, seed: int = 0) -> np.ndarray:
+    """float32 16 kHz: the tests/data clips in random order with pauses and a faint noise bed."""
+    clips = [read_wav(p)[0] for p in sorted((ROOT / "tests" / "data").glob("*.wav"))]
+    rng = np.random.default_rng(seed)
+    parts, total = [], 0
+    target = int(minutes * 60 * SOURCE_RATE_HZ)
+    while total < target:
+        clip = clips[rng.integers(len(clips))]
+        pause = np.zeros(int(rng.uniform(0.2, 2.0) * SOURCE_RATE_HZ), np.float32)
+        parts += [clip, pause]
+        total += len(clip) + len(pause)
+    audio = np.concatenate(parts)[:target]
+    return (audio + rng.normal(0, 3e-4, len(audio))).astype(np.float32)
+
+
+class TimedModel:
+    """Wraps a TfliteModel and accumulates the CPU time spent in predict()."""
+
+    def __init__(self, model):
+        self._model, self.cpu_s, self.calls = model, 0.0, 0
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def predict(self, x):
+        t = time.process_time()
+        y = self._model.predict(x)
+        self.cpu_s += time.process_time() - t
+        self.calls += 1
+        return y
+
+
+def dry_run_cost(model, audio: np.ndarray) -> dict:
+    timed = TimedModel(model)
+    pipeline = Pipeline(timed, default_trigger_settings(model), SOURCE_RATE_HZ)
+    block = int(DRY_RUN_BLOCK_S * SOURCE_RATE_HZ)
+    t = time.process_time()
+    for i in range(0, len(audio), block):
+        pipeline.feed(audio[i : i + block])
+    total = time.process_time() - t
+    hours = len(audio) / SOURCE_RATE_HZ / SECONDS_PER_HOUR
+    return {
+        "total": total / hours,
+        "model": timed.cpu_s / hours,
+        "features": (total - timed.cpu_s) / hours,  # MFCC frames, windowing, resampling, trigger
+        "windows": pipeline.windows_scored,
+        "calls": timed.calls,
+    }
+
+
+def seed_cost(model, audio: np.ndarray, max_seconds: float = 120.0) -> dict:
+    """The seed tutorial's loop: at every hop, MFCCs of the whole 1 s window, one call each."""
+    spec = model.spec
+    x = Resampler(SOURCE_RATE_HZ, spec.sample_rate_hz).process(audio[: int(max_seconds * SOURCE_RATE_HZ)])
+    p = spec.frontend
+    hop = int(round(spec.trigger.hop_s / p.winstep_s)) * p.frame_step_samples
+    t = time.process_time()
+    n = 0
+    for end in range(p.window_samples, len(x) + 1, hop):
+        feats = spec.normalise(mfcc_window(x[end - p.window_samples : end], p))
+        model.predict(feats[None])
+        n += 1
+    total = time.process_time() - t
+    hours = len(x) / spec.sample_rate_hz / SECONDS_PER_HOUR
+    return {"total": total / hours, "windows": n}
+
+
+def live_latency(model, audio: np.ndarray, seconds: float = 60.0) -> dict:
+    pipeline = Pipeline(model, default_trigger_settings(model), SOURCE_RATE_HZ)
+    block = int(LIVE_BLOCK_S * SOURCE_RATE_HZ)
+    audio = audio[: int(seconds * SOURCE_RATE_HZ)]
+    times_ms = []
+    for i in range(0, len(audio) - block + 1, block):
+        t = time.perf_counter()
+        pipeline.feed(audio[i : i + block])
+        times_ms.append((time.perf_counter() - t) * 1000)
+    times_ms = np.array(times_ms[10:])  # the first second fills the window
+    return {"p50_ms": float(np.percentile(times_ms, 50)), "p99_ms": float(np.percentile(times_ms, 99)), "max_ms": float(times_ms.max())}
+
+
+def dry_run_rss_mb(model_path: Path, audio: np.ndarray) -> float:
+    """Peak RSS of `python -m wakeword --dry-run` on the bench audio, in a fresh process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = write_wav(Path(tmp) / "bench.wav", audio, SOURCE_RATE_HZ, "pcm16")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        subprocess.run([sys.executable, "-m", "wakeword", "--dry-run", str(wav), "--model", str(model_path), "--json"],
+                       check=True, capture_output=True, cwd=ROOT)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(before, after) / 1024.0  # ru_maxrss is in KiB on Linux
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", action="append", type=Path, help="model(s) to measure (default: models/stop.tflite)")
+    ap.add_argument("--minutes", type=float, default=10.0, help="minutes of bench audio (default 10)")
+    args = ap.parse_args()
+    models = args.model or [ROOT / "models" / "stop.tflite"]
+    audio = bench_audio(args.minutes)
+    print(f"bench audio: {len(audio) / SOURCE_RATE_HZ / 60:.1f} min at {SOURCE_RATE_HZ} Hz; "
+          f"CPU figures are process CPU seconds per hour of audio, single thread")
+    for path in models:
+        model = load_model(path)
+        cost = dry_run_cost(model, audio)
+        seed = seed_cost(model, audio)
+        live = live_latency(model, audio)
+        rss = dry_run_rss_mb(path, audio)
+        spec = model.spec
+        print(f"\n{path.name} ({model.backend}, {spec.frontend.sample_rate_hz} Hz, input {list(spec.input_shape)} "
+              f"{spec.input_dtype}, {path.stat().st_size / 1024:.1f} KB, hop {spec.trigger.hop_s * 1000:.0f} ms)")
+        print(f"  dry-run path   total {cost['total']:6.2f} CPU-s/audio-h   features {cost['features']:6.2f}   "
+              f"model {cost['model']:6.2f}   ({cost['windows']} windows in {cost['calls']} calls)")
+        print(f"  seed approach  total {seed['total']:6.2f} CPU-s/audio-h   (whole-window MFCC + one call per window, "
+              f"{seed['windows']} windows)")
+        print(f"  ratio          seed / ours = {seed['total'] / cost['total']:.1f}x")
+        print(f"  live 100 ms blocks: p50 {live['p50_ms']:.2f} ms, p99 {live['p99_ms']:.2f} ms, max {live['max_ms']:.2f} ms per hop")
+        print(f"  peak RSS of wakeword --dry-run: {rss:.1f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""`python -m wakeword` as a user runs it: real clips, the shipped model, exit codes, messages."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import DATA, ROOT, SHIPPED_MODEL, read_wav
+from tests.wavfile import write_wav
+
+MIXED = DATA / "mixed_stop.wav"
+#: Where the two "stop" clips sit in mixed_stop.wav (see tests/data/README.md), in seconds.
+MIXED_STOPS_S = [(4.0, 5.0), (9.0, 10.0)]
+#: A detection is reported at the end of the window that fired, up to a window after the word.
+LATE_S = 1.1
+
+
+def wakeword(*args, timeout=120, cwd=ROOT):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "wakeword", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd, env=env)
+
+
+def detections(path, *extra):
+    r = wakeword("--dry-run", path, "--json", *extra)
+    assert r.returncode == 0, r.stderr
+    return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+
+
+def assert_one_line_error(r, *needles):
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    lines = [l for l in r.stderr.splitlines() if l.startswith("wakeword:")]
+    assert len(lines) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def mixed_detections():
+    return detections(MIXED)
+
+
+def test_dry_run_finds_each_stop_in_the_mixed_file_and_nothing_else(mixed_detections):
+    assert len(mixed_detections) == 2, mixed_detections
+    for det, (start, end) in zip(mixed_detections, MIXED_STOPS_S):
+        assert det["keyword"] == "stop"
+        assert start < det["time_s"] <= end + LATE_S, det
+        assert 0.0 < det["score"] <= 1.0
+
+
+def test_dry_run_json_lines_have_the_documented_fields(mixed_detections):
+    for det in mixed_detections:
+        assert set(det) == {"file", "keyword", "time_s", "score"}
+        assert det["file"] == str(MIXED)
+
+
+def test_dry_run_table_is_readable():
+    r = wakeword("--dry-run", MIXED)
+    assert r.returncode == 0, r.stderr
+    assert "2 detection(s) in 11.5 s of audio" in r.stdout
+    assert r.stdout.count(" stop ") == 2
+
+
+def test_other_words_alone_give_no_detection(other_clips):
+    r = wakeword("--dry-run", *other_clips, "--json")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == ""
+
+
+def test_several_files_are_reported_separately(stop_clips):
+    found = detections(MIXED, )  # baseline for comparison
+    both = [json.loads(l) for l in wakeword("--dry-run", MIXED, stop_clips[0], "--json").stdout.splitlines()]
+    assert [d for d in both if d["file"] == str(MIXED)] == found
+    assert all(d["file"] in (str(MIXED), str(stop_clips[0])) for d in both)
+
+
+@pytest.mark.parametrize(
+    "encoding, rate_hz, channels, extensible",
+    [("pcm8", 16000, 1, False), ("pcm24", 16000, 1, False), ("float32", 16000, 1, False), ("pcm16", 16000, 2, False),
+     ("pcm16", 44100, 1, False), ("pcm32", 48000, 2, True), ("float32", 8000, 1, True)],
+)
+def test_other_wav_formats_give_the_same_detections(tmp_path, mixed_detections, encoding, rate_hz, channels, extensible):
+    from wakeword.resample import Resampler
+
+    x, rate = read_wav(MIXED)
+    if rate_hz != rate:
+        x = Resampler(rate, rate_hz).process(np.concatenate([x, np.zeros(rate // 10, np.float32)]))
+    if channels == 2:
+        x = np.stack([x, x], axis=1)
+    path = write_wav(tmp_path / f"mixed-{encoding}-{rate_hz}-{channels}.wav", x, rate_hz, encoding, extensible)
+    found = detections(path)
+    if rate_hz == 8000:  # no energy above 4 kHz left: the word is still there, the score may shift
+        assert len(found) == 2, found
+        return
+    assert [d["keyword"] for d in found] == [d["keyword"] for d in mixed_detections]
+    for a, b in zip(found, mixed_detections):
+        assert abs(a["time_s"] - b["time_s"]) <= 0.1 and abs(a["score"] - b["score"]) < 0.1
+
+
+def test_dry_run_does_not_modify_its_input(tmp_path):
+    path = tmp_path / "in.wav"
+    shutil.copy(MIXED, path)
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    wakeword("--dry-run", path)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav"]
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def test_missing_file(tmp_path):
+    assert_one_line_error(wakeword("--dry-run", tmp_path / "absent.wav"), "absent.wav", "no such file")
+
+
+def test_empty_file(tmp_path):
+    (tmp_path / "empty.wav").write_bytes(b"")
+    assert_one_line_error(wakeword("--dry-run", tmp_path / "empty.wav"), "empty.wav", "empty")
+
+
+def test_non_wav_file(tmp_path):
+    (tmp_path / "notes.wav").write_text("these are not samples\n" * 20)
+    assert_one_line_error(wakeword("--dry-run", tmp_path / "notes.wav"), "notes.wav", "not a WAV")
+
+
+def test_truncated_wav(tmp_path):
+    data = MIXED.read_bytes()
+    (tmp_path / "cut.wav").write_bytes(data[: len(data) // 3])
+    assert_one_line_error(wakeword("--dry-run", tmp_path / "cut.wav"), "cut.wav", "truncated")
+
+
+def test_a_bad_file_among_good_ones_fails_before_any_output(tmp_path):
+    r = wakeword("--dry-run", MIXED, tmp_path / "absent.wav", "--json")
+    assert_one_line_error(r, "absent.wav")
+    assert r.stdout == ""
+
+
+def test_missing_model(tmp_path):
+    assert_one_line_error(wakeword("--dry-run", MIXED, "--model", tmp_path / "m.tflite"), "m.tflite", "not found")
+
+
+def test_corrupt_model(tmp_path):
+    (tmp_path / "m.tflite").write_bytes(os.urandom(4096))
+    shutil.copy(SHIPPED_MODEL.with_suffix(".json"), tmp_path / "m.json")
+    assert_one_line_error(wakeword("--dry-run", MIXED, "--model", tmp_path / "m.tflite"), "m.tflite", "not a valid TFLite model")
+
+
+def test_model_without_sidecar(tmp_path):
+    shutil.copy(SHIPPED_MODEL, tmp_path / "m.tflite")
+    assert_one_line_error(wakeword("--dry-run", MIXED, "--model", tmp_path / "m.tflite"), "m.json", "sidecar not found")
+
+
+def test_sidecar_that_disagrees_with_the_model(tmp_path):
+    shutil.copy(SHIPPED_MODEL, tmp_path / "m.tflite")
+    side = json.loads(SHIPPED_MODEL.with_suffix(".json").read_text())
+    side["model_file"] = "m.tflite"
+    side["frontend"]["numcep"] += 1
+    side["frontend"]["nfilt"] = max(side["frontend"]["nfilt"], side["frontend"]["numcep"])
+    side["normalisation"] = {"mean": [0.0] * side["frontend"]["numcep"], "std": [1.0] * side["frontend"]["numcep"]}
+    shape = side["input"]["shape"]
+    shape[2] += 1
+    (tmp_path / "m.json").write_text(json.dumps(side))
+    assert_one_line_error(wakeword("--dry-run", MIXED, "--model", tmp_path / "m.tflite"), "disagree")
+
+
+def test_config_with_an_unknown_key(tmp_path):
+    (tmp_path / "c.yaml").write_text("trigger:\n  treshold: 0.5\n")
+    assert_one_line_error(wakeword("--config", tmp_path / "c.yaml", "--check-config"), "c.yaml", "trigger.treshold", "not a known setting")
+
+
+def test_config_with_an_out_of_range_value(tmp_path):
+    (tmp_path / "c.yaml").write_text("trigger:\n  threshold: 1.5\n")
+    assert_one_line_error(wakeword("--config", tmp_path / "c.yaml", "--dry-run", MIXED),
+                          "c.yaml: trigger.threshold must be between 0 and 1, got 1.5")
+
+
+def test_threshold_flag_out_of_range():
+    assert_one_line_error(wakeword("--dry-run", MIXED, "--threshold", "7"), "command line: trigger.threshold")
+
+
+def test_a_device_name_that_does_not_exist(tmp_path):
+    (tmp_path / "c.yaml").write_text("actions:\n  led:\n    pin: null\n")
+    r = wakeword("--config", tmp_path / "c.yaml", "--device", "no-such-microphone-xyz", timeout=60)
+    assert_one_line_error(r, "no-such-microphone-xyz", "--list-devices")
+
+
+# ------------------------------------------------------------------ other modes
+
+
+def test_check_config_on_the_shipped_config():
+    r = wakeword("--config", ROOT / "config.yaml", "--check-config")
+    assert r.returncode == 0, r.stderr
+    assert "OK" in r.stdout and "stop=" in r.stdout
+
+
+def test_version_and_list_devices_exit_zero():
+    from wakeword import __version__
+
+    r = wakeword("--version")
+    assert r.returncode == 0 and __version__ in r.stdout
+    r = wakeword("--list-devices")
+    assert r.returncode == 0, r.stderr
+
+
+def test_debug_prints_every_window_score():
+    r = wakeword("--dry-run", DATA / "go_37dca74f.wav", "--debug")
+    assert r.returncode == 0
+    lines = [l for l in r.stderr.splitlines() if " t=" in l and "stop=" in l]
+    # a 1 s clip at a 100 ms hop: the first window ends at ~1 s, so at most one or two windows
+    assert len(lines) >= 1
+    r = wakeword("--dry-run", MIXED, "--debug")
+    lines = [l for l in r.stderr.splitlines() if " t=" in l and "stop=" in l]
+    assert 100 <= len(lines) <= 110  # (11.5 s - 1 s) / 100 ms + 1
+
+
+def test_with_actions_runs_the_hook_in_dry_run(tmp_path):
+    out = tmp_path / "hook.log"
+    hook = [sys.executable, "-c", f"import os,sys; open({str(out)!r},'a').write(os.environ['WAKEWORD_KEYWORD']+' '+sys.stdin.read()+'\\n')"]
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("actions:\n  log_json: false\n  led:\n    pin: null\n  hook:\n    command: " + json.dumps(hook) + "\n")
+    r = wakeword("--config", cfg, "--dry-run", MIXED, "--with-actions")
+    assert r.returncode == 0, r.stderr
+    lines = out.read_text().splitlines()
+    assert len(lines) == 2 and all(l.startswith("stop {") for l in lines)
+    r = wakeword("--config", cfg, "--dry-run", MIXED)
+    assert len(out.read_text().splitlines()) == 2  # no actions without --with-actions
