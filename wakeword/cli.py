@@ -86,7 +86,7 @@ def _load(args):
     from .errors import ConfigError
 
     try:
-        hop_frames_for(settings.hop_s, model.spec.frontend.winstep_s)
+        hop_frames_for(settings.hop_s, model.spec.frontend.frame_step_s)
     except ConfigError as exc:
         raise ConfigError(f"{config.source}: {exc}") from None
     return config, model, settings
@@ -120,7 +120,7 @@ def dry_run(args) -> int:
     try:
         if not args.json:
             print(f"model {model.path.name} ({model.backend}), thresholds "
-                  + ", ".join(f"{k}={v:.2f}" for k, v in settings.thresholds.items()))
+                  + ", ".join(f"{k}={v:.3f}" for k, v in settings.thresholds.items()))
             print(f"{'file':<40} {'time_s':>8}  {'keyword':<10} {'score':>6}")
         for path, source in zip(args.dry_run, sources):
             pipeline = Pipeline(
@@ -163,7 +163,7 @@ def check_config(args) -> int:
     print(f"config: {config.source}: OK")
     print(f"model: {model.path} ({model.backend}, input {list(model.spec.input_shape)} {model.input_dtype}, "
           f"{model.spec.sample_rate_hz} Hz)")
-    print("trigger: " + ", ".join(f"{k}={v:.2f}" for k, v in settings.thresholds.items())
+    print("trigger: " + ", ".join(f"{k}={v:.3f}" for k, v in settings.thresholds.items())
           + f", hop {settings.hop_s * 1000:.0f} ms, smoothing {settings.smoothing_windows}, "
           f"patience {settings.patience_windows}, refractory {settings.refractory_s * 1000:.0f} ms")
     a = config.actions

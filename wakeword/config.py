@@ -59,7 +59,7 @@ class TriggerConfig:
     """None means: use the value recommended in the model's sidecar."""
 
     threshold: float | dict | None = None
-    hop_ms: int = 100
+    hop_ms: int | None = None
     smoothing_windows: int | None = None
     patience_windows: int | None = None
     refractory_ms: int | None = None
@@ -179,7 +179,7 @@ def _trigger(c: _Checker, raw) -> TriggerConfig:
             c.fail("trigger.threshold", f"must be between 0 and 1, got {threshold!r}")
     return TriggerConfig(
         threshold=threshold,
-        hop_ms=c.number(raw.get("hop_ms", d.hop_ms), "trigger.hop_ms", 10, 1000, integer=True),
+        hop_ms=c.number(raw.get("hop_ms", d.hop_ms), "trigger.hop_ms", 10, 1000, integer=True, allow_none=True),
         smoothing_windows=c.number(raw.get("smoothing_windows"), "trigger.smoothing_windows", 1, 50, integer=True, allow_none=True),
         patience_windows=c.number(raw.get("patience_windows"), "trigger.patience_windows", 1, 50, integer=True, allow_none=True),
         refractory_ms=c.number(raw.get("refractory_ms"), "trigger.refractory_ms", 0, 60000, integer=True, allow_none=True),
@@ -311,7 +311,7 @@ def resolve_trigger_settings(trigger: TriggerConfig, spec, where: str = "config"
     rec = spec.trigger
     return TriggerSettings(
         thresholds=thresholds,
-        hop_s=trigger.hop_ms / 1000.0,
+        hop_s=rec.hop_s if trigger.hop_ms is None else trigger.hop_ms / 1000.0,
         smoothing_windows=trigger.smoothing_windows or rec.smoothing_windows,
         patience_windows=trigger.patience_windows or rec.patience_windows,
         refractory_s=rec.refractory_s if trigger.refractory_ms is None else trigger.refractory_ms / 1000.0,

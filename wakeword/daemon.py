@@ -91,12 +91,12 @@ class Daemon:
         """Open the device (raising AudioDeviceError if it does not exist) and start capturing."""
         source = self.open_source()
         log.info(
-            "listening on %r at %d Hz, model %s at %d Hz, hop %d ms",
+            "listening on %r at %d Hz, model %s at %d Hz, hop %.0f ms",
             source.device_name,
             source.sample_rate_hz,
             self.model.path.name,
             self.model.spec.sample_rate_hz,
-            self.config.trigger.hop_ms,
+            self.settings.hop_s * 1000,
         )
         self._thread = threading.Thread(target=self._run, args=(source,), name="wakeword-capture", daemon=True)
         self._thread.start()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import ConfigError
-from .features import MfccStream
+from .frontend import open_stream
 from .model import TfliteModel
 from .resample import Resampler
 from .trigger import Detection, KeywordTrigger, Trigger
@@ -27,14 +27,14 @@ log = logging.getLogger(__name__)
 INT16_FULL_SCALE = 32768.0
 
 
-def hop_frames_for(hop_s: float, winstep_s: float) -> int:
-    """Window hop in MFCC frames; the hop must be a whole number of frames."""
-    frames = hop_s / winstep_s
+def hop_frames_for(hop_s: float, frame_step_s: float) -> int:
+    """Window hop in front-end frames; the hop must be a whole number of frames."""
+    frames = hop_s / frame_step_s
     rounded = int(round(frames))
     if rounded < 1 or abs(frames - rounded) > 1e-6:
         raise ConfigError(
             f"trigger.hop_ms must be a positive multiple of the model's frame step "
-            f"({winstep_s * 1000:g} ms), got {hop_s * 1000:g} ms"
+            f"({frame_step_s * 1000:g} ms), got {hop_s * 1000:g} ms"
         )
     return rounded
 
@@ -50,14 +50,14 @@ class StreamingDetector:
         self.model = model
         self.spec = model.spec
         self.params = model.spec.frontend
-        self.hop_frames = hop_frames_for(hop_s, self.params.winstep_s)
+        self.hop_frames = hop_frames_for(hop_s, self.params.frame_step_s)
         self.window_frames = self.params.window_frames
-        self._stream = MfccStream(self.params)
-        self._tail = np.zeros((0, self.params.numcep), dtype=np.float32)  # last window-1 frames
+        self._stream = open_stream(self.params)
+        self._tail = np.zeros((0, self.params.feature_dim), dtype=np.float32)  # last window-1 frames
 
     def reset(self) -> None:
         self._stream.reset()
-        self._tail = np.zeros((0, self.params.numcep), dtype=np.float32)
+        self._tail = np.zeros((0, self.params.feature_dim), dtype=np.float32)
 
     def process(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         new = self._stream.push(samples)
@@ -75,12 +75,10 @@ class StreamingDetector:
         self._tail = frames[-keep:] if keep > 0 else frames[:0]
         if len(ends) == 0:
             return np.zeros(0, np.int64), np.zeros((0, len(self.spec.keywords)), np.float32)
-        views = np.lib.stride_tricks.sliding_window_view(frames, w, axis=0)  # (k, numcep, w)
+        views = np.lib.stride_tricks.sliding_window_view(frames, w, axis=0)  # (k, feature_dim, w)
         batch = np.ascontiguousarray(views[ends - w - first_index].transpose(0, 2, 1))
         scores = self.model.predict(batch)
-        p = self.params
-        end_samples = (ends - 1) * p.frame_step_samples + p.frame_len_samples
-        return end_samples, scores
+        return self.params.frame_end_samples(ends), scores
 
 
 @dataclass(frozen=True)

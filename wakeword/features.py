@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import asdict, dataclass, fields
+from typing import ClassVar
 
 import numpy as np
 from python_speech_features import base as psf_base
@@ -58,6 +59,8 @@ class MfccParams:
     winfunc: str = "rect"
     window_frames: int = 98
 
+    frontend_type: ClassVar[str] = "mfcc"
+
     def __post_init__(self) -> None:
         problems = []
         if self.sample_rate_hz <= 0:
@@ -84,6 +87,18 @@ class MfccParams:
     @property
     def frame_step_samples(self) -> int:
         return _round_half_up(self.winstep_s * self.sample_rate_hz)
+
+    @property
+    def feature_dim(self) -> int:
+        return self.numcep
+
+    @property
+    def frame_step_s(self) -> float:
+        return self.winstep_s
+
+    def frame_end_samples(self, ends: np.ndarray) -> np.ndarray:
+        """Exclusive frame indices -> one past the last sample of frame ends-1."""
+        return (ends - 1) * self.frame_step_samples + self.frame_len_samples
 
     @property
     def window_samples(self) -> int:

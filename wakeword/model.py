@@ -137,6 +137,8 @@ class TfliteModel:
         if self._out_q is not None:
             scale, zero = self._out_q
             y = (y.astype(np.float32) - zero) * scale
+        if self.spec.output_activation == "logit":
+            y = 1.0 / (1.0 + np.exp(-y))
         return y.astype(np.float32, copy=False)
 
 

@@ -15,11 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelError
-from .features import MfccParams
+from .frontend import params_from_dict
 
 SIDECAR_FORMAT_VERSION = 1
-FRONTEND_MFCC = "mfcc"
 INPUT_DTYPES = ("float32", "int8", "uint8")
+#: "sigmoid": the model outputs probabilities. "logit": it outputs logits and the runtime applies
+#: the sigmoid, because an int8 sigmoid output has a step of 1/256 and tops out at 0.9961, too
+#: coarse for the thresholds that low false-accept rates need.
+OUTPUT_ACTIVATIONS = ("sigmoid", "logit")
 
 
 @dataclass(frozen=True)
@@ -37,15 +40,16 @@ class ModelSpec:
     """A parsed sidecar.
 
     input_shape is the model's input shape with the batch dimension first (as 1);
-    the feature window (window_frames x numcep) is reshaped to input_shape[1:].
-    mean/std are per-coefficient normalisation constants (numcep floats each): the model
-    sees (mfcc - mean) / std.
+    frontend is the front end's parameters (features.MfccParams, or embedding.EmbeddingParams);
+    the feature window (window_frames x feature_dim) is reshaped to input_shape[1:].
+    mean/std are per-feature normalisation constants (feature_dim floats each): the model
+    sees (features - mean) / std.
     """
 
     model_file: str
     keywords: tuple[str, ...]
     thresholds: dict
-    frontend: MfccParams
+    frontend: object
     mean: tuple[float, ...]
     std: tuple[float, ...]
     input_shape: tuple[int, ...]
@@ -53,13 +57,14 @@ class ModelSpec:
     trigger: TriggerDefaults = field(default_factory=TriggerDefaults)
     training: dict = field(default_factory=dict)
     name: str = "model"
+    output_activation: str = "sigmoid"
 
     @property
     def sample_rate_hz(self) -> int:
         return self.frontend.sample_rate_hz
 
     def normalise(self, feats: np.ndarray) -> np.ndarray:
-        """float32 (..., numcep) MFCCs -> normalised float32 of the same shape."""
+        """float32 (..., feature_dim) features -> normalised float32 of the same shape."""
         return ((feats - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)).astype(
             np.float32
         )
@@ -71,9 +76,10 @@ class ModelSpec:
             "model_file": self.model_file,
             "keywords": list(self.keywords),
             "thresholds": dict(self.thresholds),
-            "frontend": {"type": FRONTEND_MFCC, **self.frontend.to_dict()},
+            "frontend": {"type": self.frontend.frontend_type, **self.frontend.to_dict()},
             "normalisation": {"mean": list(self.mean), "std": list(self.std)},
             "input": {"shape": list(self.input_shape), "dtype": self.input_dtype},
+            "output": {"activation": self.output_activation},
             "trigger": {
                 "hop_s": self.trigger.hop_s,
                 "smoothing_windows": self.trigger.smoothing_windows,
@@ -109,32 +115,29 @@ def spec_from_dict(data: dict, where: str = "sidecar") -> ModelSpec:
         t = thresholds.get(kw)
         if not isinstance(t, (int, float)) or not 0.0 < t < 1.0:
             raise ModelError(f"{where}: thresholds.{kw} must be a number between 0 and 1, got {t!r}")
-    frontend = dict(need("frontend", dict))
-    ftype = frontend.pop("type", None)
-    if ftype != FRONTEND_MFCC:
-        raise ModelError(f"{where}: frontend.type {ftype!r} is not supported (expected '{FRONTEND_MFCC}')")
-    try:
-        params = MfccParams.from_dict(frontend)
-    except (TypeError, ModelError) as exc:
-        raise ModelError(f"{where}: frontend: {exc}") from None
+    params = params_from_dict(need("frontend", dict), where)
     norm = need("normalisation", dict)
     mean, std = norm.get("mean"), norm.get("std")
     for key, vec in (("mean", mean), ("std", std)):
-        if not isinstance(vec, list) or len(vec) != params.numcep:
-            raise ModelError(f"{where}: normalisation.{key} must list {params.numcep} numbers")
+        if not isinstance(vec, list) or len(vec) != params.feature_dim:
+            raise ModelError(f"{where}: normalisation.{key} must list {params.feature_dim} numbers")
     if any(s <= 0 for s in std):
         raise ModelError(f"{where}: normalisation.std must be positive")
     inp = need("input", dict)
     shape, dtype = inp.get("shape"), inp.get("dtype")
     if not isinstance(shape, list) or len(shape) < 2:
-        raise ModelError(f"{where}: input.shape must be a list like [1, frames, numcep, 1]")
-    if int(np.prod(shape[1:])) != params.window_frames * params.numcep:
+        raise ModelError(f"{where}: input.shape must be a list like [1, frames, features, 1]")
+    if int(np.prod(shape[1:])) != params.window_frames * params.feature_dim:
         raise ModelError(
-            f"{where}: input.shape {shape} does not hold window_frames x numcep = "
-            f"{params.window_frames} x {params.numcep} features"
+            f"{where}: input.shape {shape} does not hold window_frames x feature_dim = "
+            f"{params.window_frames} x {params.feature_dim} features"
         )
     if dtype not in INPUT_DTYPES:
         raise ModelError(f"{where}: input.dtype must be one of {', '.join(INPUT_DTYPES)}, got {dtype!r}")
+    output = data.get("output", {"activation": "sigmoid"})
+    activation = output.get("activation") if isinstance(output, dict) else None
+    if activation not in OUTPUT_ACTIVATIONS:
+        raise ModelError(f"{where}: output.activation must be one of {', '.join(OUTPUT_ACTIVATIONS)}, got {activation!r}")
     trig = data.get("trigger", {})
     try:
         trigger = TriggerDefaults(**trig)
@@ -152,6 +155,7 @@ def spec_from_dict(data: dict, where: str = "sidecar") -> ModelSpec:
         trigger=trigger,
         training=data.get("training", {}),
         name=data.get("name", "model"),
+        output_activation=activation,
     )
 
 

@@ -76,3 +76,17 @@ def test_litert_is_preferred_and_a_broken_backend_is_skipped():
     assert backend.startswith(("ai_edge_litert", "tflite_runtime"))
     with pytest.raises(DependencyError, match="pip install ai-edge-litert"):
         load_interpreter_class(("no_such_backend.interpreter",))
+
+
+def test_a_logit_output_gets_the_sigmoid_applied_in_float(shipped_model, tmp_path):
+    # the same graph read as emitting logits: the wrapper must map y -> 1 / (1 + e^-y)
+    from dataclasses import replace
+
+    from wakeword.model import TfliteModel
+
+    as_logit = TfliteModel(shipped_model.path, replace(shipped_model.spec, output_activation="logit"))
+    x = np.random.default_rng(1).normal(size=(5, *shipped_model.spec.input_shape[1:])).astype(np.float32)
+    raw = shipped_model.predict(x)
+    if shipped_model.spec.output_activation == "logit":
+        raw = np.log(raw / (1 - raw))  # back to the model's own output
+    np.testing.assert_allclose(as_logit.predict(x), 1 / (1 + np.exp(-raw)), atol=1e-6)

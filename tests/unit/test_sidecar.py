@@ -61,3 +61,13 @@ def test_missing_and_corrupt_sidecars_are_model_errors(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ModelError, match="not valid JSON"):
         load_sidecar(tmp_path / "bad.json")
+
+
+def test_output_activation_defaults_to_sigmoid_and_is_validated():
+    data = make_spec().to_dict()
+    del data["output"]
+    assert spec_from_dict(data).output_activation == "sigmoid"
+    data["output"] = {"activation": "softmax"}
+    with pytest.raises(ModelError, match="output.activation"):
+        spec_from_dict(data)
+    assert spec_from_dict(make_spec(output_activation="logit").to_dict()).output_activation == "logit"
