@@ -22,7 +22,6 @@ import warnings
 from dataclasses import dataclass, field
 from typing import TextIO
 
-import gpiozero
 
 from wakeword.errors import ActionError, ConfigError
 from wakeword.trigger import Detection
@@ -186,6 +185,9 @@ class ActionRunner:
         if self._worker is not None:
             return
         led, out = self.settings.led, self.settings.output
+        if led.pin is not None or out.pin is not None:
+            # imported here so that --dry-run and --check-config do not pay for gpiozero
+            import gpiozero
         if led.pin is not None:
             self._led = self._open_device(gpiozero.LED, led.pin, led.active_high, "the LED pin",
                                           "actions.led.pin: null to run without the LED")

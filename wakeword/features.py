@@ -32,6 +32,11 @@ WINDOW_FUNCTIONS = {
 }
 
 
+#: MfccStream.push transforms at most this many frames' worth of samples at a time: it bounds
+#: the float64 temporaries of a long block (10 s = 1000 frames) without changing any value.
+FRAMES_PER_CHUNK = 200
+
+
 def _round_half_up(x: float) -> int:
     # python_speech_features rounds frame lengths half-up; we must agree to the sample.
     return int(math.floor(x + 0.5))
@@ -208,7 +213,12 @@ class MfccStream:
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         p = self.params
-        x = np.asarray(samples, dtype=np.float64).reshape(-1)
+        samples = np.asarray(samples).reshape(-1)
+        piece = FRAMES_PER_CHUNK * p.frame_step_samples
+        if len(samples) > piece:
+            # a long block in pieces: the same frames, with float64 temporaries of ~2 s, not 10 s
+            return np.concatenate([self.push(samples[i : i + piece]) for i in range(0, len(samples), piece)])
+        x = samples.astype(np.float64)
         if x.size == 0:
             return np.zeros((0, p.numcep), dtype=np.float32)
         emphasised = np.empty_like(x)
