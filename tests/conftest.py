@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
-SHIPPED_MODEL = ROOT / "models" / "stop.tflite"
+#: The model under test: the shipped one, or another via WAKEWORD_TEST_MODEL (to try a candidate).
+SHIPPED_MODEL = Path(os.environ.get("WAKEWORD_TEST_MODEL", ROOT / "models" / "stop.tflite")).resolve()
 
 
 def read_wav(path: Path) -> tuple[np.ndarray, int]:

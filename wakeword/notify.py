@@ -95,7 +95,12 @@ class SystemdNotifier:
         with self._lock:
             try:
                 if self._sock is None:
-                    self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                    # Non-blocking: the watchdog is fed from the capture loop, and a datagram
+                    # sendto blocks while the receiver's queue is full. A slow reader must cost
+                    # a dropped notification, never a stalled detector.
+                    self._sock = socket.socket(
+                        socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
+                    )
                 self._sock.sendto(message.encode(), self._address)
                 return True
             except OSError as exc:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DATA, ROOT
+from tests.conftest import DATA, ROOT, SHIPPED_MODEL
 
 pytestmark = pytest.mark.live
 
@@ -93,7 +93,7 @@ def test_daemon_detects_a_played_stop_fires_actions_and_survives_losing_the_devi
     from wakeword.notify import SystemdNotifier
 
     hook_log = tmp_path / "hook.log"
-    config = apply_overrides(load_config(ROOT / "config.yaml"), {"audio.device": "pulse"})
+    config = apply_overrides(load_config(ROOT / "config.yaml"), {"audio.device": "pulse", "model.path": str(SHIPPED_MODEL)})
     config = replace(config, audio=replace(config.audio, stall_timeout_s=1.0, reconnect_interval_s=0.5))
     config = replace(config, actions=replace(
         config.actions,
@@ -120,8 +120,10 @@ def test_daemon_detects_a_played_stop_fires_actions_and_survives_losing_the_devi
     try:
         # READY=1 is sent once audio flows
         assert daemon.stats.ready.wait(EVENT_TIMEOUT_S)
-        messages = [sock.recv(4096).decode() for _ in range(2)]
-        assert any("READY=1" in m for m in messages), messages
+        messages = []  # watchdog pings may come first: the loop is alive while the device warms up
+        while not any("READY=1" in m for m in messages):
+            messages.append(sock.recv(4096).decode())  # the socket's timeout bounds each wait
+            assert len(messages) < 50, messages
 
         # a held-out "stop" played into the device: exactly one detection, hook ran, LED lit
         play(DATA / "stop_4fd1443e.wav")
@@ -147,12 +149,21 @@ def test_daemon_detects_a_played_stop_fires_actions_and_survives_losing_the_devi
         assert daemon.error is None
         start_pulse()
         wait_for(lambda: daemon.stats.reconnects == 1, what="the daemon to reconnect")
+        # back means audio flows again: PulseAudio's monitor records only what plays after
+        # the new stream delivers its first block (about 2 s after opening)
+        windows_back = daemon.stats.windows + 10
+        wait_for(lambda: daemon.stats.windows >= windows_back, what="audio to flow after the reconnect")
         fired.clear()
         play(DATA / "stop_5e3dde6b.wav")
         assert fired.wait(EVENT_TIMEOUT_S), "no detection after the device came back"
         assert len(found) == 2
     finally:
         daemon.stop()
-        assert daemon.join(10.0)
+        joined = daemon.join(10.0)
+        if not joined:
+            import faulthandler
+
+            faulthandler.dump_traceback(all_threads=True)  # where the capture thread is stuck
         actions.close()
+        assert joined, "the capture thread did not stop within 10 s"
     assert daemon.error is None

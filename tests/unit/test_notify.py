@@ -123,3 +123,27 @@ def test_send_failure_is_logged_once_and_never_raised(tmp_path, caplog):
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "cannot notify systemd" in warnings[0].getMessage()
+
+
+def test_a_full_notify_socket_drops_messages_instead_of_blocking(tmp_path):
+    # nobody reads the socket: its queue fills, and sends must fail fast, not block the caller
+    import threading
+
+    path = tmp_path / "full"
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(str(path))
+    try:
+        notifier = SystemdNotifier(env={"NOTIFY_SOCKET": str(path)})
+        done = threading.Event()
+        results = []
+
+        def flood():
+            for _ in range(5000):
+                results.append(notifier.status("x" * 200))
+            done.set()
+
+        threading.Thread(target=flood, daemon=True).start()
+        assert done.wait(10), "a send blocked on a full notify socket"
+        assert results[0] is True and results[-1] is False
+    finally:
+        receiver.close()
