@@ -93,12 +93,15 @@ def _load(args):
 
 
 def _debug_scores(path_label: str, model):
+    from .detector import window_span_s
+
     rate = model.spec.sample_rate_hz
+    lead_s = window_span_s(model)  # detect_in_file's leading pad: times relative to the file
 
     def on_scores(ends, scores):
         for end, row in zip(ends, scores):
             values = " ".join(f"{kw}={s:.3f}" for kw, s in zip(model.spec.keywords, row))
-            log.debug("%s t=%.2fs %s", path_label, end / rate, values)
+            log.debug("%s t=%.2fs %s", path_label, end / rate - lead_s, values)
 
     return on_scores
 
@@ -106,7 +109,7 @@ def _debug_scores(path_label: str, model):
 def dry_run(args) -> int:
     """Run each file through the same pipeline as the daemon; print detections."""
     from .audio import WavFileSource
-    from .detector import Pipeline
+    from .detector import Pipeline, detect_in_file
 
     config, model, settings = _load(args)
     sources = [WavFileSource(path) for path in args.dry_run]  # every header is checked before any work
@@ -129,12 +132,7 @@ def dry_run(args) -> int:
                 source.sample_rate_hz,
                 on_scores=_debug_scores(str(path), model) if args.debug else None,
             )
-            found = []
-            for block in source.blocks():
-                for det in pipeline.feed(block):
-                    found.append(det)
-                    if runner is not None:
-                        runner.submit(det)
+            found = detect_in_file(pipeline, source.blocks(), runner.submit if runner is not None else None)
             total += len(found)
             for det in found:
                 if args.json:

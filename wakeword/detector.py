@@ -12,7 +12,7 @@ Pipeline adds what sits around it: int16/float conversion, resampling from the s
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from .trigger import Detection, KeywordTrigger, Trigger
 log = logging.getLogger(__name__)
 
 INT16_FULL_SCALE = 32768.0
+#: RMS of the dither a dry-run pads files with (about -100 dBFS): as quiet as a still room,
+#: without the log(0) energies of digital silence that no microphone produces.
+PAD_DITHER_RMS = 1e-5
 
 
 def hop_frames_for(hop_s: float, frame_step_s: float) -> int:
@@ -162,3 +165,37 @@ class Pipeline:
         for end, row in zip(ends, scores):
             found.extend(self.trigger.update(row, int(end)))
         return found
+
+
+def window_span_s(model: TfliteModel) -> float:
+    """Seconds of audio one model window spans (about 1 s for MFCC, 2 s for embeddings)."""
+    p = model.spec.frontend
+    return float(p.frame_end_samples(np.array([p.window_frames]))[0]) / p.sample_rate_hz
+
+
+def detect_in_file(pipeline: Pipeline, blocks, on_detection=None) -> list[Detection]:
+    """Run one file's blocks (at pipeline.source_rate_hz) through a fresh pipeline.
+
+    The file is framed by one window of near-silence on each side, as if the microphone had
+    been listening to a quiet room before and after it: a word at either end of a file, or a
+    clip shorter than the window, is then scored as the live daemon would score it. Detection
+    times stay relative to the start of the file. on_detection(det) is called as each is found.
+    """
+    pad_s = window_span_s(pipeline.model)
+    rng = np.random.default_rng(0)
+    pad = (rng.standard_normal(int(round(pad_s * pipeline.source_rate_hz))) * PAD_DITHER_RMS).astype(np.float32)
+    lead_samples = int(round(pad_s * pipeline.model.spec.sample_rate_hz))
+    found = []
+
+    def feed(block):
+        for det in pipeline.feed(block):
+            det = replace(det, t_samples=det.t_samples - lead_samples)
+            found.append(det)
+            if on_detection is not None:
+                on_detection(det)
+
+    feed(pad)
+    for block in blocks:
+        feed(block)
+    feed(pad)
+    return found
