@@ -23,19 +23,20 @@ NOISE_FILE = "noise/pink_noise.flac"
 
 #: output name -> Speech Commands clip (label/speaker_nohash_n)
 SINGLE_CLIPS = {
-    "stop_4fd1443e.wav": "stop/4fd1443e_nohash_0",
-    "stop_5e3dde6b.wav": "stop/5e3dde6b_nohash_0",
-    "stop_68dd409e.wav": "stop/68dd409e_nohash_0",
-    "go_37dca74f.wav": "go/37dca74f_nohash_0",
-    "off_563aa4e6.wav": "off/563aa4e6_nohash_0",
-    "up_5170b77f.wav": "up/5170b77f_nohash_0",
+    "stop_1f653d27.wav": "stop/1f653d27_nohash_0",
+    "stop_1fe4c891.wav": "stop/1fe4c891_nohash_0",
+    "stop_3f170018.wav": "stop/3f170018_nohash_0",
+    "go_0bac8a71.wav": "go/0bac8a71_nohash_0",
+    "up_5c8af87a.wav": "up/5c8af87a_nohash_0",
+    "off_5e3dde6b.wav": "off/5e3dde6b_nohash_0",
 }
-#: clips of mixed_stop.wav, in order, each preceded by PAUSE_S of the noise bed
+
+#: the clips of mixed_stop.wav, in order, each preceded by a pause
 MIXED_CLIPS = [
-    "go/4c6167ca_nohash_0",
-    "stop/5ff3f9a1_nohash_0",
-    "up/692a88e6_nohash_0",
-    "stop/837a0f64_nohash_0",
+    "go/837a0f64_nohash_0",
+    "stop/6f689791_nohash_0",
+    "up/85834399_nohash_0",
+    "stop/80c45ed6_nohash_0",
 ]
 
 

@@ -111,7 +111,8 @@ def test_other_wav_formats_give_the_same_detections(tmp_path, mixed_detections, 
     found = detections(path)
     assert [d["keyword"] for d in found] == [d["keyword"] for d in mixed_detections]
     for a, b in zip(found, mixed_detections):
-        assert abs(a["time_s"] - b["time_s"]) <= 0.1 and abs(a["score"] - b["score"]) < 0.1
+        # within one 100 ms hop: 8-bit quantisation noise may move a crossing by a window
+        assert abs(a["time_s"] - b["time_s"]) <= 0.1 + 1e-6 and abs(a["score"] - b["score"]) < 0.1
 
 
 def test_an_8khz_file_is_upsampled_and_scored(tmp_path):
@@ -232,7 +233,7 @@ def test_version_and_list_devices_exit_zero():
 
 
 def test_debug_prints_every_window_score():
-    r = wakeword("--dry-run", DATA / "go_37dca74f.wav", "--debug")
+    r = wakeword("--dry-run", DATA / "go_0bac8a71.wav", "--debug")
     assert r.returncode == 0
     lines = [l for l in r.stderr.splitlines() if " t=" in l and "stop=" in l]
     # a 1 s clip at a 100 ms hop: the first window ends at ~1 s, so at most one or two windows

@@ -126,7 +126,7 @@ def test_daemon_detects_a_played_stop_fires_actions_and_survives_losing_the_devi
             assert len(messages) < 50, messages
 
         # a held-out "stop" played into the device: exactly one detection, hook ran, LED lit
-        play(DATA / "stop_4fd1443e.wav")
+        play(DATA / "stop_1f653d27.wav")
         assert fired.wait(EVENT_TIMEOUT_S), "no detection for a played 'stop'"
         windows_after = daemon.stats.windows + 25  # 2.5 s more audio: a second detection would show
         wait_for(lambda: daemon.stats.windows >= windows_after, what="2.5 s of audio after the detection")
@@ -138,7 +138,7 @@ def test_daemon_detects_a_played_stop_fires_actions_and_survives_losing_the_devi
         wait_for(lambda: not led_pin.state, what="the LED to go off after on_s")
 
         # another word: no detection over its length plus a window
-        play(DATA / "go_37dca74f.wav")
+        play(DATA / "go_0bac8a71.wav")
         windows_after = daemon.stats.windows + 20
         wait_for(lambda: daemon.stats.windows >= windows_after, what="2 s of audio after 'go'")
         assert len(found) == 1, found
@@ -154,7 +154,7 @@ def test_daemon_detects_a_played_stop_fires_actions_and_survives_losing_the_devi
         windows_back = daemon.stats.windows + 10
         wait_for(lambda: daemon.stats.windows >= windows_back, what="audio to flow after the reconnect")
         fired.clear()
-        play(DATA / "stop_5e3dde6b.wav")
+        play(DATA / "stop_1fe4c891.wav")
         assert fired.wait(EVENT_TIMEOUT_S), "no detection after the device came back"
         assert len(found) == 2
     finally:

@@ -701,7 +701,7 @@ def test_live_microphone_captures_a_clip_played_into_a_pulse_null_sink(monkeypat
         assert mic.active
         # The pulse ALSA plugin can take ~2 s to deliver its first block.
         assert mic.read(WAIT_TIMEOUT_S) is not None
-        player = subprocess.Popen(["paplay", "-d", sink, str(DATA_DIR / "stop_68dd409e.wav")])
+        player = subprocess.Popen(["paplay", "-d", sink, str(DATA_DIR / "stop_3f170018.wav")])
         try:
             loudest = 0.0
             for _ in range(30):  # 3 s of blocks; the clip is 1 s
