@@ -1,0 +1,248 @@
+"""The speech_embedding front end: parameters, streaming == whole signal, block-size
+independence through the detector, the missing-extra error, and the head trainer on --tiny.
+
+Tests that run the two feature models skip when the openwakeword package ([embedding] extra) is
+not installed; the missing-extra tests never skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import DATA, ROOT, read_wav
+from wakeword import embedding
+from wakeword.embedding import (
+    INSTALL_HINT,
+    EmbeddingParams,
+    EmbeddingStream,
+    FeatureModels,
+    complete_embeddings,
+    embeddings_of,
+)
+from wakeword.errors import DependencyError, ModelError
+from wakeword.frontend import params_from_dict
+
+SHIPPED_EMBEDDING_MODEL = ROOT / "models" / "stop-embedding.tflite"
+
+
+def _extra_installed() -> bool:
+    try:
+        embedding.resource_paths()
+    except DependencyError:
+        return False
+    return True
+
+
+needs_extra = pytest.mark.skipif(not _extra_installed(), reason="openwakeword 0.5.0 ([embedding] extra) is not installed")
+
+
+@pytest.fixture(scope="module")
+def params() -> EmbeddingParams:
+    return EmbeddingParams()
+
+
+@pytest.fixture(scope="module")
+def models(params):
+    if not _extra_installed():
+        pytest.skip("openwakeword 0.5.0 ([embedding] extra) is not installed")
+    return FeatureModels(params)
+
+
+@pytest.fixture(scope="module")
+def mixed() -> np.ndarray:
+    audio, rate = read_wav(DATA / "mixed_stop.wav")
+    assert rate == 16000
+    return audio
+
+
+# ----------------------------------------------------------------------------- parameters (no extra needed)
+
+
+def test_params_round_trip_through_sidecar_frontend_mapping(params):
+    data = {"type": "speech_embedding", **params.to_dict()}
+    assert params_from_dict(data, "x.json") == params
+    assert params.frame_step_samples == 1280 and params.frame_step_s == pytest.approx(0.08)
+    assert params.feature_dim == 96 and params.window_frames == 16
+
+
+def test_unknown_frontend_key_is_a_model_error(params):
+    data = {"type": "speech_embedding", **params.to_dict(), "mel_sclae": 0.1}
+    with pytest.raises(ModelError, match="mel_sclae"):
+        params_from_dict(data, "x.json")
+
+
+def test_windows_must_end_on_mel_group_boundaries():
+    with pytest.raises(ModelError, match="multiple of embedding_step_mel_frames"):
+        EmbeddingParams(first_mel_frame=0)
+
+
+def test_frame_end_samples_counts_whole_mel_groups(params):
+    # embedding e reads mel frames [8e+4, 8e+80); its last frame (8e+79) starts at sample
+    # 160(8e+79) and its analysis window ends 456 samples later; the group's call (e+9) reads
+    # samples [1280(e+9), 1280(e+9) + 1632), so the stream emits it once 1280e + 13152 arrived
+    ends = np.array([1, 2, 10])
+    assert params.frame_end_samples(ends).tolist() == [13096, 14376, 24616]
+    assert complete_embeddings(13151, params) == 0
+    assert complete_embeddings(13152, params) == 1
+    assert complete_embeddings(13152 + 1279, params) == 1
+    assert complete_embeddings(13152 + 1280, params) == 2
+
+
+# ----------------------------------------------------------------------------- the missing extra (never skipped)
+
+
+def test_missing_extra_raises_dependency_error_naming_the_install_command(monkeypatch, params):
+    monkeypatch.setattr(embedding.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(DependencyError) as info:
+        EmbeddingStream(params)
+    message = str(info.value)
+    assert INSTALL_HINT in message and "\n" not in message
+
+
+def test_cli_without_the_extra_prints_one_line_and_exits_2(tmp_path):
+    """`python -m wakeword --dry-run` on the embedding model with openwakeword hidden by a shim
+    module earlier on the path (a plain module, so find_spec finds no package resources)."""
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "openwakeword.py").write_text("# hides the real package for this test\n")
+    model = SHIPPED_EMBEDDING_MODEL
+    if not model.is_file():  # the sidecar alone decides the front end; the check is before the head loads
+        pytest.fail(f"{model} is missing: the project ships the speech-embedding model")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(shim), str(ROOT)]))
+    proc = subprocess.run(
+        [sys.executable, "-m", "wakeword", "--dry-run", str(DATA / "mixed_stop.wav"), "--model", str(model)],
+        capture_output=True, text=True, timeout=120, env=env, cwd=ROOT,
+    )
+    err_lines = [line for line in proc.stderr.splitlines() if line.strip() and "XNNPACK" not in line]
+    assert proc.returncode == 2, proc.stderr
+    assert len(err_lines) == 1, proc.stderr
+    assert INSTALL_HINT in err_lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+# ----------------------------------------------------------------------------- the feature models
+
+
+@needs_extra
+def test_streaming_equals_whole_signal_for_any_block_sizes(params, models, mixed):
+    whole = embeddings_of(mixed, params, models)
+    assert whole.shape == (complete_embeddings(len(mixed), params), 96)
+    rng = np.random.default_rng(0)
+    for blocks in ("random", 1, 1600, 16000, len(mixed)):
+        stream = EmbeddingStream(params, models)
+        out, i = [], 0
+        while i < len(mixed):
+            if blocks == "random":
+                n = int(rng.integers(1, 6000))
+            elif blocks == 1:
+                n = 1 if i < 20000 else 3000  # sample-by-sample through the first mel groups
+            else:
+                n = blocks
+            out.append(stream.push(mixed[i : i + n]))
+            i += n
+        got = np.concatenate(out)
+        assert stream.frames_emitted == len(whole)
+        # exact: every mel group is one call on the same 1632 samples, whatever the blocks
+        np.testing.assert_array_equal(got, whole, err_msg=f"blocks={blocks}")
+
+
+@needs_extra
+def test_reset_starts_a_new_stream(params, models, mixed):
+    stream = EmbeddingStream(params, models)
+    first = stream.push(mixed[:40000])
+    stream.reset()
+    assert stream.frames_emitted == 0
+    np.testing.assert_array_equal(stream.push(mixed[:40000]), first)
+
+
+@needs_extra
+def test_embedding_depends_on_samples_up_to_frame_end_only(params, models, mixed):
+    e = 20
+    end = int(params.frame_end_samples(np.array([e + 1]))[0])
+    x = mixed[: end + 5000].copy()
+    base = embeddings_of(x, params, models)[e]
+    later = x.copy()
+    later[end:] += 0.5  # everything after the dependency end: embedding e must not move
+    np.testing.assert_array_equal(embeddings_of(later, params, models)[e], base)
+    last = x.copy()
+    last[end - 1] += 0.5  # the last sample it depends on (the Hann tail weights it little): it must move
+    assert not np.array_equal(embeddings_of(last, params, models)[e], base)
+
+
+@needs_extra
+def test_detector_scores_do_not_depend_on_block_size(mixed):
+    from wakeword.detector import StreamingDetector
+    from wakeword.model import load_model
+
+    if not SHIPPED_EMBEDDING_MODEL.is_file():
+        pytest.fail(f"{SHIPPED_EMBEDDING_MODEL} is missing: the project ships the speech-embedding model")
+    model = load_model(SHIPPED_EMBEDDING_MODEL)
+    assert model.spec.output_activation == "logit"
+    results = {}
+    for block in (1280, 1600, 7000, 160000):
+        det = StreamingDetector(model, hop_s=model.spec.trigger.hop_s)
+        ends, scores = [], []
+        for i in range(0, len(mixed), block):
+            e, s = det.process(mixed[i : i + block])
+            ends.append(e)
+            scores.append(s)
+        results[block] = (np.concatenate(ends), np.concatenate(scores))
+    ref_ends, ref_scores = results[160000]
+    assert len(ref_ends) == complete_embeddings(len(mixed), model.spec.frontend) - 15
+    assert np.all(np.diff(ref_ends) == 1280)
+    for block, (e, s) in results.items():
+        np.testing.assert_array_equal(e, ref_ends)
+        # the head is called with different batch sizes: allow float32 round-off there only
+        np.testing.assert_allclose(s, ref_scores, rtol=0, atol=1e-6, err_msg=f"block={block}")
+
+
+@needs_extra
+def test_shipped_model_fires_on_the_stop_in_mixed_stop_wav_only(mixed):
+    from wakeword.detector import Pipeline, default_trigger_settings
+    from wakeword.model import load_model
+
+    model = load_model(SHIPPED_EMBEDDING_MODEL)
+    pipe = Pipeline(model, default_trigger_settings(model), 16000)
+    found = []
+    for i in range(0, len(mixed), 16000):
+        found += pipe.feed(mixed[i : i + 16000])
+    assert len(found) == 1, found
+    # the stop clip is at 4.0-5.0 s; a window that holds it ends before ~7 s
+    assert 4.0 < found[0].time_s < 7.0
+
+
+# ----------------------------------------------------------------------------- the head trainer
+
+
+@pytest.mark.train
+@needs_extra
+def test_head_trainer_tiny_run_writes_a_model_the_runtime_runs(tmp_path, mixed):
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("soundfile")
+    from tests.unit.test_train_pipeline import make_synthetic_corpus
+    from wakeword.detector import Pipeline, default_trigger_settings
+    from wakeword.model import load_model
+    from wakeword.train.embedding_head import main
+
+    corpus = make_synthetic_corpus(tmp_path / "data")
+    out = tmp_path / "out" / "stop-embedding"
+    assert main(["--tiny", "--no-tts", "--data", str(corpus), "--out", str(out), "--cache", str(tmp_path / "cache"), "--workers", "1"]) == 0
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert sidecar["frontend"]["type"] == "speech_embedding"
+    assert sidecar["output"]["activation"] == "logit"
+    assert sidecar["trigger"]["hop_s"] == pytest.approx(0.08)
+    assert len(sidecar["normalisation"]["mean"]) == 96
+    model = load_model(out.with_suffix(".tflite"))
+    scores = []
+    pipe = Pipeline(model, default_trigger_settings(model), 16000, on_scores=lambda e, s: scores.append(s))
+    pipe.feed(mixed)
+    scores = np.concatenate(scores)
+    assert scores.shape == (complete_embeddings(len(mixed), model.spec.frontend) - 15, 1)
+    assert np.all(np.isfinite(scores)) and np.all((scores >= 0) & (scores <= 1))

@@ -1,0 +1,316 @@
+"""Training windows: augmented one-window audio examples for the keyword and for everything else.
+
+The lesson from the first throwaway model is built in here: positives and negatives go through
+the *same* treatment. A negative word is cut out of its clip, sped up or slowed down, placed at a
+random offset on digital silence, given a neighbouring word or sentence snippet, reverberated
+and mixed with a noise bed exactly as a keyword is, so neither padding, pauses, level nor noise
+says "keyword". Long files (sentences, long wake-word clips) are cut into windows that cross
+word boundaries, and keywords pushed mostly out of the window are negatives, so the model fires
+only on a whole "stop".
+
+All audio here is float32 at AUG_RATE_HZ (16 kHz, the data's rate); `to_model_rate` converts a
+window for a model with another rate (the 8 kHz baseline).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.signal import resample_poly
+
+from . import augment
+from .data import KIND_COMMAND, KIND_KEYWORD, KIND_SILENCE, KIND_SPEECH, KIND_WAKEWORD, Clip, read_audio
+
+log = logging.getLogger(__name__)
+
+AUG_RATE_HZ = 16000
+#: Clips at least this long are also used as long material cut into windows (sentences always).
+LONG_CLIP_S = 1.6
+#: Number of room impulse responses simulated per training run.
+RIR_BANK_SIZE = 120
+
+
+@dataclass(frozen=True)
+class AugmentSettings:
+    """Probabilities and ranges of the augmentations (dB, seconds, factors)."""
+
+    speed_range: tuple[float, float] = (0.85, 1.15)
+    #: recording background kept on each side of a word, seconds (tight cuts to whole clips)
+    margin_s: tuple[float, float] = (0.0, 0.6)
+    p_speed: float = 0.8
+    peak_dbfs_range: tuple[float, float] = (-40.0, -1.0)
+    snr_db_range: tuple[float, float] = (0.0, 35.0)
+    p_noise: float = 0.85
+    p_reverb: float = 0.35
+    p_context: float = 0.35
+    context_gap_s: tuple[float, float] = (0.03, 0.4)
+    floor_dbfs_range: tuple[float, float] = (-80.0, -50.0)
+    p_digital_silence: float = 0.03  # no floor at all: files with true zeros exist
+    #: share of positive draws taken from synthetic (TTS) voices when there are any
+    tts_share: float = 0.35
+    #: negative types and their weights
+    negative_mix: dict = field(
+        default_factory=lambda: {"word": 0.40, "long": 0.20, "multi": 0.10, "partial_keyword": 0.06, "burst": 0.10, "background": 0.14}
+    )
+
+
+class AudioStore:
+    """The audio of one split held in memory at AUG_RATE_HZ, grouped by how it is used.
+
+    keyword / words: whole single-word clips (float32 arrays) with the (start, end) sample
+    region of the word in keyword_regions / word_regions; long: sentences and long clips;
+    silence: background clips; noises: long noise beds; sentences: for babble.
+    keyword_synthetic marks which keyword entries come from TTS.
+    """
+
+    def __init__(self, clips: list[Clip], noise_clips: list[Clip], progress=None):
+        self.keyword: list[np.ndarray] = []
+        self.keyword_regions: list[tuple[int, int]] = []
+        self.keyword_synthetic: list[bool] = []
+        self.words: list[np.ndarray] = []
+        self.word_regions: list[tuple[int, int]] = []
+        self.long: list[np.ndarray] = []
+        self.silence: list[np.ndarray] = []
+        self.sentences: list[np.ndarray] = []
+        self.noises = [read_audio(c.path, AUG_RATE_HZ) for c in noise_clips]
+        for i, clip in enumerate(clips):
+            if progress:
+                progress(i + 1, len(clips))
+            x = read_audio(clip.path, AUG_RATE_HZ)
+            if len(x) < 160:
+                continue
+            if clip.kind == KIND_SILENCE:
+                self.silence.append(x)
+                continue
+            if clip.kind == KIND_SPEECH:
+                self.long.append(x)
+                self.sentences.append(x)
+                continue
+            region = augment.active_region(x, AUG_RATE_HZ)
+            if clip.kind == KIND_KEYWORD:
+                self.keyword.append(x)
+                self.keyword_regions.append(region)
+                self.keyword_synthetic.append(clip.source == "tts")
+            elif clip.kind in (KIND_COMMAND, KIND_WAKEWORD):
+                self.words.append(x)
+                self.word_regions.append(region)
+                if len(x) >= LONG_CLIP_S * AUG_RATE_HZ:
+                    self.long.append(x)
+        if not self.keyword or not self.words:
+            raise ValueError("the training split needs keyword clips and other words")
+        if not self.sentences:  # babble needs speech; fall back to words strung together
+            self.sentences = [np.concatenate(self.words[i : i + 8]) for i in range(0, len(self.words), 8)]
+        if not self.long:
+            self.long = list(self.sentences)
+        self.real_keyword_idx = np.flatnonzero(~np.asarray(self.keyword_synthetic))
+        self.tts_keyword_idx = np.flatnonzero(np.asarray(self.keyword_synthetic))
+
+    def summary(self) -> dict:
+        return {
+            "keyword_real": int(len(self.real_keyword_idx)),
+            "keyword_tts": int(len(self.tts_keyword_idx)),
+            "words": len(self.words),
+            "long": len(self.long),
+            "silence": len(self.silence),
+            "noises": len(self.noises),
+        }
+
+
+class WindowFactory:
+    """Draw augmented windows: positive() / negative() -> float32 (window_samples,) at AUG_RATE_HZ."""
+
+    def __init__(
+        self,
+        store: AudioStore,
+        window_samples: int,
+        rng: np.random.Generator,
+        settings: AugmentSettings,
+        rirs: list[np.ndarray],
+    ):
+        self.store = store
+        self.n = window_samples
+        self.rng = rng
+        self.s = settings
+        self.rirs = rirs  # made once per run (augment.rir_bank): rooms are slow to simulate
+        kinds = list(settings.negative_mix)
+        weights = np.asarray([settings.negative_mix[k] for k in kinds], dtype=np.float64)
+        self._neg_kinds, self._neg_p = kinds, weights / weights.sum()
+
+    # -- pieces -------------------------------------------------------------------------
+    def _pick(self, items):
+        return items[int(self.rng.integers(len(items)))]
+
+    def _cut(self, x: np.ndarray, region: tuple[int, int]) -> tuple[np.ndarray, int, int]:
+        """The word with a random amount of its recording's own background on each side (so
+        neither a tight cut nor a long one says which class a clip is), speed-perturbed.
+        Returns (segment, word start, word end) in segment samples."""
+        a, b = region
+        lo = max(0, a - int(self.rng.uniform(*self.s.margin_s) * AUG_RATE_HZ))
+        hi = min(len(x), b + int(self.rng.uniform(*self.s.margin_s) * AUG_RATE_HZ))
+        seg, a, b = x[lo:hi], a - lo, b - lo
+        if self.rng.random() < self.s.p_speed:
+            factor = float(self.rng.uniform(*self.s.speed_range))
+            seg = augment.speed(seg, factor)
+            a, b = int(a / factor), min(len(seg), int(np.ceil(b / factor)))
+        return seg, a, b
+
+    def _word(self) -> tuple[np.ndarray, int, int]:
+        i = int(self.rng.integers(len(self.store.words)))
+        return self._cut(self.store.words[i], self.store.word_regions[i])
+
+    def _keyword(self) -> tuple[np.ndarray, int, int]:
+        st = self.store
+        use_tts = len(st.tts_keyword_idx) and (self.rng.random() < self.s.tts_share or not len(st.real_keyword_idx))
+        pool = st.tts_keyword_idx if use_tts else st.real_keyword_idx
+        i = int(pool[int(self.rng.integers(len(pool)))])
+        return self._cut(st.keyword[i], st.keyword_regions[i])
+
+    def _place(self, canvas: np.ndarray, seg: np.ndarray, a: int, b: int) -> tuple[int, int]:
+        """Add seg at a random offset that keeps its word [a, b) inside the canvas (centred if the
+        word is longer than the canvas); the rest of seg may spill out. Returns the word's span."""
+        n = len(canvas)
+        if b - a >= n:
+            o = -(a + (b - a - n) // 2)
+        else:
+            o = int(self.rng.integers(-a, n - b + 1))
+        lo, hi = max(0, o), min(n, o + len(seg))
+        canvas[lo:hi] += seg[lo - o : hi - o]
+        return max(0, o + a), min(n, o + b)
+
+    def _add_context(self, canvas: np.ndarray, span: tuple[int, int], level_rms: float) -> None:
+        """Put another word or speech snippet before or after span, separated by a pause (may spill out)."""
+        if self.rng.random() < 0.5:
+            other, a, b = self._word()
+            other = other[a:b]
+        else:
+            src = self._pick(self.store.long)
+            length = int(self.rng.uniform(0.2, 0.8) * AUG_RATE_HZ)
+            other = augment.random_crop(self.rng, src, length)
+        other = other / (augment.rms(other) + 1e-9) * level_rms * augment.db_to_gain(self.rng.uniform(-10, 6))
+        gap = int(self.rng.uniform(*self.s.context_gap_s) * AUG_RATE_HZ)
+        n = len(canvas)
+        if self.rng.random() < 0.5:  # before
+            end = span[0] - gap
+            start = end - len(other)
+        else:
+            start = span[1] + gap
+            end = start + len(other)
+        lo, hi = max(0, start), min(n, end)
+        if hi > lo:
+            canvas[lo:hi] += other[lo - start : hi - start]
+
+    def _bed(self) -> np.ndarray:
+        """A noise bed: a real train noise, coloured noise or babble, unit-free (the caller sets the level)."""
+        r = self.rng.random()
+        if r < 0.45 and self.store.noises:
+            return augment.random_crop(self.rng, self._pick(self.store.noises), self.n)
+        if r < 0.7:
+            return augment.coloured_noise(self.rng, self.n, float(self.rng.uniform(0.0, 2.0)))
+        if r < 0.85 and self.store.silence:
+            return augment.random_crop(self.rng, self._pick(self.store.silence), self.n)
+        return augment.babble(self.rng, self.store.sentences, self.n, int(self.rng.integers(3, 8)))
+
+    def _finish(self, canvas: np.ndarray, speech_rms: float) -> np.ndarray:
+        """Reverb, noise bed at a random SNR (relative to speech_rms), noise floor and overall level."""
+        if self.rng.random() < self.s.p_reverb:
+            canvas = augment.reverberate(canvas, self._pick(self.rirs))
+        if speech_rms <= 0:
+            speech_rms = augment.rms(canvas) or 0.05
+        if self.rng.random() < self.s.p_noise:
+            canvas = augment.mix_at_snr(canvas, self._bed(), float(self.rng.uniform(*self.s.snr_db_range)), speech_rms)
+        peak = float(np.max(np.abs(canvas))) or 1.0
+        out = canvas * (augment.db_to_gain(self.rng.uniform(*self.s.peak_dbfs_range)) / peak)
+        if self.rng.random() >= self.s.p_digital_silence:
+            floor = augment.db_to_gain(self.rng.uniform(*self.s.floor_dbfs_range))
+            out = out + floor * self.rng.standard_normal(self.n)
+        return np.clip(out, -1.0, 1.0).astype(np.float32)
+
+    def _word_window(self, seg: np.ndarray, a: int, b: int) -> np.ndarray:
+        canvas = np.zeros(self.n, dtype=np.float32)
+        span = self._place(canvas, seg, a, b)
+        level = augment.rms(seg[a:b])
+        if self.rng.random() < self.s.p_context:
+            self._add_context(canvas, span, level)
+        return self._finish(canvas, level)
+
+    def _burst(self) -> np.ndarray:
+        """A stretch of noise (0.05-1 s, random fades) on silence: shaped like a word, but not
+        speech. Without these a box of background noise between pauses reads as "stop" (whose
+        /s/ is noise too)."""
+        length = int(self.rng.uniform(0.05, 1.0) * AUG_RATE_HZ)
+        r = self.rng.random()
+        if r < 0.4 and self.store.noises:
+            seg = augment.random_crop(self.rng, self._pick(self.store.noises), length)
+        elif r < 0.7 and self.store.silence:
+            seg = augment.random_crop(self.rng, self._pick(self.store.silence), length)
+        else:
+            seg = augment.coloured_noise(self.rng, length, float(self.rng.uniform(-1.0, 2.0)))
+        seg = seg.copy()
+        for side in (0, 1):
+            fade = int(self.rng.uniform(0, 0.3) * length)
+            if fade > 1:
+                ramp = np.linspace(0, 1, fade, dtype=np.float32)
+                if side == 0:
+                    seg[:fade] *= ramp
+                else:
+                    seg[-fade:] *= ramp[::-1]
+        return seg
+
+    # -- examples -------------------------------------------------------------------------
+    def positive(self) -> np.ndarray:
+        """A whole keyword somewhere inside the window, with the full augmentation."""
+        return self._word_window(*self._keyword())
+
+    def negative(self) -> np.ndarray:
+        """A window without a whole keyword; its type is drawn from settings.negative_mix."""
+        kind = self._neg_kinds[int(self.rng.choice(len(self._neg_kinds), p=self._neg_p))]
+        if kind == "word":
+            return self._word_window(*self._word())
+        if kind == "burst":
+            seg = self._burst()
+            return self._word_window(seg, 0, len(seg))
+        if kind == "long":
+            crop = augment.random_crop(self.rng, self._pick(self.store.long), self.n)
+            return self._finish(crop.copy(), augment.rms(crop))
+        if kind == "multi":
+            canvas = np.zeros(self.n, dtype=np.float32)
+            pos = int(self.rng.integers(-self.n // 4, self.n // 4))
+            level = 0.0
+            while pos < self.n:
+                seg, a, b = self._word()
+                word = seg[a:b]
+                lo, hi = max(0, pos), min(self.n, pos + len(word))
+                if hi > lo:
+                    canvas[lo:hi] += word[lo - pos : hi - pos]
+                level = max(level, augment.rms(word))
+                pos += len(word) + int(self.rng.uniform(0.05, 0.5) * AUG_RATE_HZ)
+            return self._finish(canvas, level)
+        if kind == "partial_keyword":
+            seg, a, b = self._keyword()
+            word = seg[a:b]
+            keep = int(len(word) * self.rng.uniform(0.1, 0.35))  # at most about a third stays inside
+            canvas = np.zeros(self.n, dtype=np.float32)
+            if self.rng.random() < 0.5:
+                canvas[:keep] = word[len(word) - keep :]  # the word's end at the window start
+            else:
+                canvas[self.n - keep :] = word[:keep]  # the word's start at the window end
+            return self._finish(canvas, augment.rms(word))
+        # background only: a bed at a random level, or a silence clip
+        canvas = self._bed() * augment.db_to_gain(self.rng.uniform(-50, -10))
+        return self._finish(canvas.astype(np.float32), 0.0)
+
+
+def aug_window_samples(window_samples: int, sample_rate_hz: int) -> int:
+    """Samples at AUG_RATE_HZ needed to cover a model window of window_samples at sample_rate_hz."""
+    return int(math.ceil(window_samples * AUG_RATE_HZ / sample_rate_hz))
+
+
+def to_model_rate(x: np.ndarray, sample_rate_hz: int, window_samples: int) -> np.ndarray:
+    """float32 audio at AUG_RATE_HZ -> float32 (window_samples,) at sample_rate_hz (last samples kept)."""
+    if sample_rate_hz != AUG_RATE_HZ:
+        g = math.gcd(AUG_RATE_HZ, sample_rate_hz)
+        x = resample_poly(x, sample_rate_hz // g, AUG_RATE_HZ // g).astype(np.float32)
+    return x[-window_samples:]
