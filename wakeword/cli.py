@@ -77,14 +77,15 @@ def _setup_logging(debug: bool, daemon: bool) -> None:
 def _load(args):
     """Config with overrides, the model, and the resolved trigger settings."""
     from .config import apply_overrides, load_config, resolve_trigger_settings
+    from .detector import hop_frames_for
+    from .errors import ConfigError
+    from .frontend import check_available
     from .model import load_model
 
     config = apply_overrides(load_config(args.config), _overrides(args))
     model = load_model(config.model.path, num_threads=config.model.num_threads)
+    check_available(model.spec.frontend)  # a missing [embedding] extra fails before any audio is read
     settings = resolve_trigger_settings(config.trigger, model.spec, where=config.source)
-    from .detector import hop_frames_for
-    from .errors import ConfigError
-
     try:
         hop_frames_for(settings.hop_s, model.spec.frontend.frame_step_s)
     except ConfigError as exc:

@@ -90,3 +90,48 @@ def test_a_logit_output_gets_the_sigmoid_applied_in_float(shipped_model, tmp_pat
     if shipped_model.spec.output_activation == "logit":
         raw = np.log(raw / (1 - raw))  # back to the model's own output
     np.testing.assert_allclose(as_logit.predict(x), 1 / (1 + np.exp(-raw)), atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def one_network_three_ways(tmp_path_factory):
+    """The same tiny Keras network exported with float32, int8 and uint8 input/output."""
+    tf = pytest.importorskip("tensorflow")
+    keras = tf.keras
+    from wakeword.features import MfccParams
+    from wakeword.sidecar import ModelSpec
+
+    tf.keras.utils.set_random_seed(0)
+    params = MfccParams(window_frames=10, numcep=13)
+    net = keras.Sequential([keras.Input((10, 13)), keras.layers.Conv1D(8, 3, activation="relu"),
+                            keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(1, activation="sigmoid")])
+    rng = np.random.default_rng(0)
+
+    def representative():
+        for _ in range(50):
+            yield [rng.normal(size=(1, 10, 13)).astype(np.float32)]
+
+    out = tmp_path_factory.mktemp("quant")
+    models = {}
+    for dtype in ("float32", "int8", "uint8"):
+        conv = tf.lite.TFLiteConverter.from_keras_model(net)
+        if dtype != "float32":
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+            conv.representative_dataset = representative
+            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            conv.inference_input_type = conv.inference_output_type = getattr(tf, dtype)
+        path = out / f"{dtype}.tflite"
+        path.write_bytes(conv.convert())
+        spec = ModelSpec(path.name, ("stop",), {"stop": 0.5}, params, (0.0,) * 13, (1.0,) * 13, (1, 10, 13), dtype)
+        models[dtype] = (path, spec)
+    return models
+
+
+def test_int8_and_uint8_models_give_the_float_models_scores(one_network_three_ways):
+    from wakeword.model import TfliteModel
+
+    x = np.random.default_rng(1).normal(size=(64, 10, 13)).astype(np.float32)
+    scores = {k: TfliteModel(path, spec).predict(x) for k, (path, spec) in one_network_three_ways.items()}
+    for dtype in ("int8", "uint8"):
+        assert np.abs(scores[dtype] - scores["float32"]).max() < 0.05, dtype  # a few quantisation steps
+    assert np.abs(scores["int8"] - scores["uint8"]).max() < 0.02
+    assert scores["float32"].std() > 0.01  # the network is not constant, so agreement means something
