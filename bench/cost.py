@@ -199,7 +199,7 @@ def main() -> int:
               f"{spec.input_dtype}, {path.stat().st_size / 1024:.1f} KB, hop {spec.trigger.hop_s * 1000:.0f} ms)")
         print(f"  dry-run path   total {cost['total']:6.2f} CPU-s/audio-h   features {cost['features']:6.2f}   "
               f"model {cost['model']:6.2f}   ({cost['windows']} windows in {cost['calls']} calls)")
-        print(f"  seed approach  total {seed['total']:6.2f} CPU-s/audio-h   (whole-window MFCC + one call per window, "
+        print(f"  seed approach  total {seed['total']:6.2f} CPU-s/audio-h   (whole-window features recomputed + one call per window, "
               f"{seed['windows']} windows)")
         print(f"  ratio          seed / ours = {seed['total'] / cost['total']:.1f}x")
         print(f"  live 100 ms blocks: p50 {live['p50_ms']:.2f} ms, p99 {live['p99_ms']:.2f} ms, max {live['max_ms']:.2f} ms per hop")

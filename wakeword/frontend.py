@@ -50,6 +50,13 @@ def params_from_dict(data: dict, where: str):
         raise ModelError(f"{where}: frontend: {exc}") from None
 
 
+def check_available(params) -> None:
+    """Raise DependencyError now if this front end needs an optional package that is missing,
+    so --check-config and --dry-run fail before any audio is read."""
+    if params.frontend_type == FRONTEND_SPEECH_EMBEDDING:
+        _embedding_module().resource_paths()
+
+
 def open_stream(params):
     """A fresh streaming front end for these parameters."""
     if params.frontend_type == FRONTEND_MFCC:

@@ -3,6 +3,7 @@
     wakeword-train --data ../shared/data --arch ours --out models/stop
     wakeword-train --data ../shared/data --arch baseline --out models/baseline-stop
     wakeword-train --tiny --out /tmp/tiny          # a minute-long smoke run for tests
+    wakeword-train --frontend speech_embedding --out models/stop-embedding   # see embedding_head.py
 
 Steps: load and split the corpus by speaker; optionally add text-to-speech voices to the train
 side; build augmented feature windows once (cached); train; mine the highest-scoring windows of
@@ -21,7 +22,7 @@ import platform
 import shlex
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,8 @@ from .validation import (
 
 log = logging.getLogger(__name__)
 
+#: Front ends this command trains for; speech_embedding hands over to embedding_head.main.
+FRONTENDS = ("mfcc", "speech_embedding")
 DEFAULT_DATA = Path("../shared/data")
 DEFAULT_CACHE = Path("runs/cache")
 SINGLE_SPEAKER = "felixchenfy"
@@ -63,24 +66,28 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="wakeword-train", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="data folder with manifest.csv (default %(default)s)")
     p.add_argument("--keyword", default="stop")
+    p.add_argument("--frontend", choices=FRONTENDS, default="mfcc",
+                   help="mfcc: this trainer; speech_embedding: a head on frozen speech embeddings "
+                        "(python -m wakeword.train.embedding_head --help lists its options)")
     p.add_argument("--arch", choices=sorted(ARCHITECTURES), default="ours")
     p.add_argument("--out", type=Path, required=True, help="output prefix: writes PREFIX.tflite (int8) and PREFIX.json")
     p.add_argument("--runs", type=Path, default=Path("runs"), help="where the float model and report go (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of augmentation, initialisation and shuffling")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the speaker split (evaluation uses 0)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs of the first stage (default 24, tiny 1)")
-    p.add_argument("--finetune-epochs", type=int, default=None, help="epochs after each mining round (default 6)")
-    p.add_argument("--mining-rounds", type=int, default=None, help="hard-negative mining rounds (default 1, tiny 1)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs of the first stage (default 12, tiny 1)")
+    p.add_argument("--finetune-epochs", type=int, default=None, help="epochs after each mining round (default 5, tiny 1)")
+    p.add_argument("--mining-rounds", type=int, default=None, help="hard-negative mining rounds (default 3, tiny 1)")
     p.add_argument("--mining-hours", type=float, default=None, help="hours of train-audio negative stream to mine (default 3)")
     p.add_argument("--val-hours", type=float, default=None, help="hours of validation negative stream (default 2)")
-    p.add_argument("--positives", type=int, default=None, help="augmented keyword windows (default 16000)")
-    p.add_argument("--negatives", type=int, default=None, help="augmented negative windows (default 56000)")
+    p.add_argument("--positives", type=int, default=None, help="augmented keyword windows (default 20000)")
+    p.add_argument("--negatives", type=int, default=None, help="augmented negative windows (default 90000)")
     p.add_argument("--width", type=int, default=None, help="channels of ours' convolutions (default 64)")
     p.add_argument("--spec-augment", action=argparse.BooleanOptionalAction, default=True,
                    help="mask random frame spans and coefficient bands afresh each epoch")
     p.add_argument("--label-smoothing", type=float, default=0.0, help="binary cross-entropy label smoothing")
     p.add_argument("--tiny", action="store_true", help="a few dozen clips and one epoch: a smoke test under a minute")
-    p.add_argument("--tts", action=argparse.BooleanOptionalAction, default=True, help="add synthetic voices to training")
+    p.add_argument("--tts", action=argparse.BooleanOptionalAction, default=False,
+                   help="add synthetic voices to training (off by default: they raised validation FRR, see the report)")
     p.add_argument("--tts-cache", type=Path, default=None, help="TTS wav cache (default ~/.cache/wakeword-tts)")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="feature cache folder (default %(default)s)")
     p.add_argument("--workers", type=int, default=2, help="processes making feature windows")
@@ -281,6 +288,14 @@ def ms_per_window(model_path: Path, arch, n: int = 2000) -> dict:
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--frontend", choices=FRONTENDS, default="mfcc")
+    known, rest = pre.parse_known_args(argv)
+    if known.frontend == "speech_embedding":
+        from .embedding_head import main as embedding_main
+
+        return embedding_main(rest)
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     started = time.monotonic()

@@ -11,7 +11,6 @@ noise with a random RT60), which is cruder but keeps the [train] extra light.
 from __future__ import annotations
 
 import logging
-import math
 from fractions import Fraction
 
 import numpy as np
