@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from .actions import ActionSettings, HookSettings, LedSettings, OutputSettings
+from .detector import TriggerSettings
 from .errors import ConfigError
 
 #: The model used when config.yaml does not name one.
@@ -290,13 +291,11 @@ def apply_overrides(config: Config, overrides: dict) -> Config:
     return config
 
 
-def resolve_trigger_settings(trigger: TriggerConfig, spec, where: str = "config") -> "TriggerSettings":
+def resolve_trigger_settings(trigger: TriggerConfig, spec, where: str = "config") -> TriggerSettings:
     """Combine config.yaml's trigger section with the sidecar's recommendations.
 
     spec: the model's ModelSpec. Values left null in the config come from the sidecar.
     """
-    from .detector import TriggerSettings
-
     thresholds = dict(spec.thresholds)
     if isinstance(trigger.threshold, dict):
         for kw, value in trigger.threshold.items():

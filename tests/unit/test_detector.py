@@ -6,7 +6,7 @@ import pytest
 from tests.conftest import read_wav
 from wakeword.detector import Pipeline, StreamingDetector, default_trigger_settings, hop_frames_for, to_float_mono
 from wakeword.errors import ConfigError
-from wakeword.features import MfccStream, mfcc_window
+from wakeword.features import mfcc_window
 
 
 def scores_in_blocks(model, x, block, hop_s=0.1):

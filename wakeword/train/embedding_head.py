@@ -24,7 +24,6 @@ the exported file: the runtime loads them from the openwakeword package ([embedd
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import multiprocessing
 import os
@@ -37,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ..embedding import EmbeddingParams, FeatureModels, embeddings_of, installed_openwakeword_version
-from ..sidecar import ModelSpec, TriggerDefaults, save_sidecar
+from ..sidecar import TriggerDefaults, save_sidecar
 from . import augment
 from . import data as datamod
 from .examples import AUG_RATE_HZ, RIR_BANK_SIZE, AudioStore, AugmentSettings, WindowFactory
@@ -297,28 +296,13 @@ def average_logits(keras, heads: list, input_shape: tuple[int, int]):
 
 def write_head(tflite_bytes: bytes, out_prefix: Path, keyword: str, params: EmbeddingParams, mean, std,
                threshold: float, training: dict, name: str, smoothing_windows: int = 1) -> tuple[Path, Path]:
-    """Write PREFIX.tflite and its sidecar PREFIX.json (logit output, 80 ms hop); return both paths."""
-    out_prefix = Path(out_prefix)
-    out_prefix.parent.mkdir(parents=True, exist_ok=True)
-    model_path = out_prefix.with_name(out_prefix.name + ".tflite")
-    sidecar = out_prefix.with_name(out_prefix.name + ".json")
-    model_path.write_bytes(tflite_bytes)
-    spec = ModelSpec(
-        model_file=model_path.name,
-        keywords=(keyword,),
-        thresholds={keyword: float(threshold)},
-        frontend=params,
-        mean=tuple(float(v) for v in mean),
-        std=tuple(float(v) for v in std),
-        input_shape=(1, params.window_frames, params.feature_dim),
-        input_dtype="float32",
-        trigger=TriggerDefaults(hop_s=HOP_S, smoothing_windows=smoothing_windows, patience_windows=1, refractory_s=REFRACTORY_S),
-        training=training,
-        name=name,
-        output_activation="logit",
-    )
-    save_sidecar(spec, sidecar)
-    return model_path, sidecar
+    """Write PREFIX.tflite and its sidecar PREFIX.json (float input, logit output, 80 ms hop)."""
+    from .export import write_model
+
+    trigger = TriggerDefaults(hop_s=HOP_S, smoothing_windows=smoothing_windows, patience_windows=1, refractory_s=REFRACTORY_S)
+    return write_model(tflite_bytes, out_prefix, keyword, params, mean, std,
+                       input_shape=(params.window_frames, params.feature_dim), input_dtype="float32",
+                       threshold=threshold, trigger=trigger, training=training, name=name, output_activation="logit")
 
 
 # ----------------------------------------------------------------------------- command line

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..features import MfccParams
 from ..sidecar import ModelSpec, TriggerDefaults, save_sidecar
 
 log = logging.getLogger(__name__)
@@ -66,7 +65,7 @@ def write_model(
     tflite_bytes: bytes,
     out_prefix: Path,
     keyword: str,
-    params: MfccParams,
+    params,  # the front end's parameters: MfccParams or EmbeddingParams
     mean: np.ndarray,
     std: np.ndarray,
     input_shape: tuple[int, ...],
