@@ -82,6 +82,8 @@ class TfliteModel:
         self._batch = int(self._in["shape"][0])
         self._in_q = self._quant(self._in)
         self._out_q = self._quant(self._out)
+        self._in_np_dtype = _NP_DTYPES[self.input_dtype]
+        self._in_range = None if self._in_q is None else (np.iinfo(self._in_np_dtype).min, np.iinfo(self._in_np_dtype).max)
         log.info("loaded %s with %s (%s input, %d thread(s))", self.path, self.backend, self.input_dtype, num_threads)
 
     @property
@@ -126,8 +128,7 @@ class TfliteModel:
         x = x.reshape((n, *self.spec.input_shape[1:]))
         if self._in_q is not None:
             scale, zero = self._in_q
-            info = np.iinfo(_NP_DTYPES[self.input_dtype])
-            x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(_NP_DTYPES[self.input_dtype])
+            x = np.clip(np.round(x / scale + zero), *self._in_range).astype(self._in_np_dtype)
         else:
             x = x.astype(np.float32, copy=False)
         self._resize(n)

@@ -8,6 +8,7 @@ and figures (free-form, for people).
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,11 +64,15 @@ class ModelSpec:
     def sample_rate_hz(self) -> int:
         return self.frontend.sample_rate_hz
 
+    @functools.cached_property
+    def _mean_std(self) -> tuple[np.ndarray, np.ndarray]:
+        # built once: normalise() runs on every hop
+        return np.asarray(self.mean, np.float32), np.asarray(self.std, np.float32)
+
     def normalise(self, feats: np.ndarray) -> np.ndarray:
         """float32 (..., feature_dim) features -> normalised float32 of the same shape."""
-        return ((feats - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)).astype(
-            np.float32
-        )
+        mean, std = self._mean_std
+        return (np.asarray(feats, np.float32) - mean) / std
 
     def to_dict(self) -> dict:
         return {
