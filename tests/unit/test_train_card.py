@@ -47,3 +47,13 @@ def test_card_figures_come_from_the_results_file(tmp_path):
     assert "12,345" in card and "off 2" in card and "wakeword-train --out models/stop.tflite" in card
     assert "![DET curve](det.png)" in card and (tmp_path / "det.png").stat().st_size > 1000
     assert "CC BY 4.0" in card and "Warden" in card
+
+
+def test_the_card_names_the_copy_from_a_training_run_to_the_shipped_model():
+    from wakeword.train.card import copy_step
+
+    step = copy_step("wakeword-train --arch ours --out runs/ours-reg --runs runs", "models/stop.tflite")
+    assert step == ("copy runs/ours-reg.tflite and runs/ours-reg.json to models/stop.tflite and models/stop.json, "
+                    "setting the sidecar's model_file to stop.tflite")
+    assert copy_step("wakeword-train --out models/stop", "models/stop.tflite") is None
+    assert copy_step("wakeword-train --arch ours", "models/stop.tflite") is None

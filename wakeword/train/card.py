@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -307,6 +308,9 @@ def render_card(results: dict, results_path: Path, card_path: Path) -> str:
     for m in results["models"]:
         cmd = training_value(m.get("training") or {}, TRAINING_COMMAND_KEYS)
         lines.append(f"# {m['name']}: " + (cmd if cmd else "(no training command recorded in its sidecar)"))
+        copy = copy_step(cmd, m["path"]) if cmd else None
+        if copy:
+            lines.append(f"#   then {copy}")
     lines += [
         results.get("command", "python -m wakeword.train.evaluate ..."),
         f"python -m wakeword.train.card {results_path} --out {card_path}",
@@ -320,6 +324,24 @@ def render_card(results: dict, results_path: Path, card_path: Path) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def copy_step(command: str, shipped_path: str) -> str | None:
+    """The step from a training command's --out PREFIX to the shipped model, if they differ.
+
+    Training writes PREFIX.tflite and PREFIX.json; a model shipped under another name is that
+    pair copied, with the sidecar's model_file set to the new name. None if --out is the
+    shipped prefix (or absent).
+    """
+    words = shlex.split(command)
+    if "--out" not in words or words.index("--out") + 1 >= len(words):
+        return None
+    prefix = Path(words[words.index("--out") + 1])
+    shipped = Path(shipped_path).with_suffix("")
+    if prefix == shipped:
+        return None
+    return (f"copy {prefix}.tflite and {prefix}.json to {shipped}.tflite and {shipped}.json, "
+            f"setting the sidecar's model_file to {shipped.name}.tflite")
 
 
 def write_card(results_path: Path, card_path: Path) -> None:
