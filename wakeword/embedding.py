@@ -24,9 +24,19 @@ in fixed groups of `embedding_step_mel_frames` (8) frames, each group computed b
 on exactly the 1632 samples its frames span - what openWakeWord's streaming path does with
 1280-sample pushes. Every frame is then computed once, in the same call, whatever the block
 sizes, and streaming equals the whole-signal path exactly. The cost is one small call per
-80 ms (about 0.13 ms, ~6 CPU-s per audio hour); the embedding model (~1.2 ms per embedding,
-most of the cost), which has no cross-batch operation, runs over all the embeddings a block
-completes in batches of EMBED_BATCH, with results identical to one-at-a-time calls.
+80 ms (about 0.13 ms, ~6 CPU-s per audio hour).
+
+Why the embedding model runs on several embeddings' frames at once
+-----------------------------------------------------------------
+The embedding model is fully convolutional in time: 3x1 and 1x3 convolutions without time
+padding and three max-pools that halve time, a total time stride of 8 mel frames, which is
+exactly the step between embeddings. Given 76 + 8 (k - 1) frames instead of 76 it returns k
+embeddings, each bit for bit the one a separate 76-frame call gives (checked when the models
+load, and by the tests), while the convolutions over the frames the k windows share are done
+once. One embedding alone costs about 1.27 ms here; 8 at once 0.28 ms each, 32 at once 0.18 ms
+each. Calls use the sizes in EMBED_SPANS, largest first, one interpreter per size made when first
+needed (each holds its own packed weights and buffers, about 4-6 MB): a live 100 ms block (1 or
+2 embeddings) needs two, a 10 s file block all four.
 
 Alignment: mel frame j is the STFT frame of samples [160 j, 160 j + 512), whose centred
 400-sample Hann window weights only [160 j + 56, 160 j + 456); group g is frames [8 g, 8 g + 8).
@@ -60,13 +70,10 @@ INSTALL_HINT = "pip install 'wakeword[embedding]'"
 #: Shapes fixed by the two pretrained models.
 MODEL_MEL_BANDS = 32
 MODEL_EMBEDDING_DIM = 96
-#: Embeddings at most this many per push are run one at a time at batch 1 rather than resizing
-#: the interpreter: live 100 ms blocks complete 1 or 2 embeddings alternately, and
-#: reallocating the tensors at every push would cost more than it saves.
-SMALL_BATCH = 4
-#: Larger sets of embeddings run in batches of this many: per embedding, batch 125 measured ~15 %
-#: more CPU than batches of 8-32 here (activations fall out of cache), batch 1 about the same.
-EMBED_BATCH = 16
+#: Embeddings computed by one call of the embedding model (sliding over 76 + 8 (span - 1) frames),
+#: tried largest first. Four sizes keep the interpreters' memory down; all powers of two up to 32
+#: would save another ~1 CPU-s per audio hour for ~10 MB more.
+EMBED_SPANS = (32, 8, 2, 1)
 
 
 @dataclass(frozen=True)
@@ -210,7 +217,7 @@ class FeatureModels:
     """The two pretrained feature models behind one interpreter each (LiteRT preferred).
 
     mel_group(float32 (mel_call_samples,) at int16 scale) -> float32 (8, 32) scaled mel frames;
-    embed(float32 (n, 76, 32) scaled mel windows) -> float32 (n, 96).
+    embed_frames(float32 (frames, 32) scaled mel frames) -> float32 (n, 96) embeddings.
     """
 
     def __init__(self, params: EmbeddingParams, num_threads: int = 1):
@@ -229,17 +236,16 @@ class FeatureModels:
             # allocated at its nominal [1, 1], so size it to one group's call before allocating.
             self._mel.resize_tensor_input(self._mel.get_input_details()[0]["index"], [1, params.mel_call_samples], strict=True)
             self._mel.allocate_tensors()
-            self._emb = interpreter_cls(model_path=str(emb_path), num_threads=num_threads)
-            self._emb.allocate_tensors()
+            self._emb_path, self._interpreter_cls, self._num_threads = emb_path, interpreter_cls, num_threads
+            self._emb_by_span: dict[int, tuple] = {}
+            self._emb_interpreter(1)
         except (ValueError, RuntimeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"{mel_path.parent}: cannot load the speech embedding models ({first})") from None
         self._mel_in = self._mel.get_input_details()[0]["index"]
         self._mel_out = self._mel.get_output_details()[0]["index"]
-        self._emb_in = self._emb.get_input_details()[0]["index"]
-        self._emb_out = self._emb.get_output_details()[0]["index"]
-        self._emb_batch = 1
         self._check_shapes()
+        self.spans = EMBED_SPANS if self._sliding_matches() else (1,)
 
     def _check_shapes(self) -> None:
         p = self.params
@@ -249,7 +255,7 @@ class FeatureModels:
                 f"the mel model gives {probe.shape} frames for {p.mel_call_samples} samples, "
                 f"expected ({p.embedding_step_mel_frames}, {p.mel_bands}): parameters and models disagree"
             )
-        shape = [int(v) for v in self._emb.get_input_details()[0]["shape"]][1:]
+        shape = [int(v) for v in self._emb_by_span[1][0].get_input_details()[0]["shape"]][1:]
         if shape != [p.mel_frames_per_embedding, p.mel_bands, 1]:
             raise ModelError(f"the embedding model reads {shape}, expected [{p.mel_frames_per_embedding}, {p.mel_bands}, 1]")
 
@@ -261,25 +267,71 @@ class FeatureModels:
         out = self._mel.get_tensor(self._mel_out).reshape(-1, p.mel_bands)
         return (out * np.float32(p.mel_scale) + np.float32(p.mel_offset)).astype(np.float32)
 
-    def _embed_batch(self, windows: np.ndarray) -> np.ndarray:
-        n = len(windows)
-        if n != self._emb_batch:
-            self._emb.resize_tensor_input(self._emb_in, [n, *windows.shape[1:], 1], strict=True)
-            self._emb.allocate_tensors()
-            self._emb_batch = n
-        self._emb.set_tensor(self._emb_in, windows[..., None])
-        self._emb.invoke()
-        return self._emb.get_tensor(self._emb_out).reshape(n, -1).copy()
+    def _emb_interpreter(self, span: int) -> tuple:
+        """(interpreter, input index, output index) of the embedding model sized for `span`
+        embeddings: input [1, 76 + 8 (span - 1), 32, 1]."""
+        if span not in self._emb_by_span:
+            p = self.params
+            it = self._interpreter_cls(model_path=str(self._emb_path), num_threads=self._num_threads)
+            index = it.get_input_details()[0]["index"]
+            if span > 1:
+                frames = p.mel_frames_per_embedding + p.embedding_step_mel_frames * (span - 1)
+                it.resize_tensor_input(index, [1, frames, p.mel_bands, 1], strict=False)
+            it.allocate_tensors()
+            self._emb_by_span[span] = (it, index, it.get_output_details()[0]["index"])
+        return self._emb_by_span[span]
 
-    def embed(self, windows: np.ndarray, max_batch: int = EMBED_BATCH) -> np.ndarray:
-        """float32 (n, 76, 32) scaled mel windows -> float32 (n, 96) embeddings."""
-        windows = np.ascontiguousarray(windows, dtype=np.float32)
-        n = len(windows)
+    def _embed_span(self, frames: np.ndarray, span: int) -> np.ndarray:
+        """float32 (76 + 8 (span - 1), 32) frames -> (span, 96): one call of the embedding model."""
+        it, index, out = self._emb_interpreter(span)
+        it.set_tensor(index, np.ascontiguousarray(frames, dtype=np.float32)[None, :, :, None])
+        it.invoke()
+        return it.get_tensor(out).reshape(span, -1).copy()
+
+    def _sliding_matches(self) -> bool:
+        """Does one call over two embeddings' frames give the two separate calls' embeddings?
+        True for openwakeword 0.5.0's model (time stride 8); a model where it is not falls back
+        to one call per embedding."""
+        p = self.params
+        frames = p.mel_frames_per_embedding + p.embedding_step_mel_frames
+        probe = np.random.default_rng(0).uniform(-1.0, 3.0, (frames, p.mel_bands)).astype(np.float32)
+        try:
+            both = self._embed_span(probe, 2)
+        except (ValueError, RuntimeError) as exc:
+            log.warning("the embedding model cannot slide over several windows (%s); one call per embedding", exc)
+            return False
+        single = np.concatenate([self._embed_span(probe[i * p.embedding_step_mel_frames :][: p.mel_frames_per_embedding], 1) for i in (0, 1)])
+        same = both.shape == single.shape and np.allclose(both, single, rtol=1e-5, atol=1e-5)
+        if not same:
+            log.warning("the embedding model does not slide by %d mel frames; one call per embedding", p.embedding_step_mel_frames)
+            self._emb_by_span.pop(2, None)
+        return bool(same)
+
+    def embed_frames(self, mel: np.ndarray) -> np.ndarray:
+        """Scaled mel frames starting at an embedding's first frame, float32 (frames, 32) ->
+        float32 (n, 96), n = 1 + (frames - 76) // 8 (0 if fewer than 76 frames): every complete
+        embedding, computed in calls of the sizes in self.spans, largest first."""
+        p = self.params
+        w, step = p.mel_frames_per_embedding, p.embedding_step_mel_frames
+        n = 0 if len(mel) < w else 1 + (len(mel) - w) // step
         if n == 0:
+            return np.zeros((0, p.feature_dim), np.float32)
+        out, done = [], 0
+        while done < n:
+            left = n - done
+            span = next(k for k in self.spans if k <= left)
+            start = done * step
+            out.append(self._embed_span(mel[start : start + w + step * (span - 1)], span))
+            done += span
+        return np.concatenate(out)
+
+    def embed(self, windows: np.ndarray) -> np.ndarray:
+        """float32 (n, 76, 32) separate scaled mel windows -> float32 (n, 96), one call each
+        (the reference the sliding path is tested against)."""
+        windows = np.asarray(windows, dtype=np.float32)
+        if len(windows) == 0:
             return np.zeros((0, self.params.feature_dim), np.float32)
-        if n <= SMALL_BATCH:
-            return np.concatenate([self._embed_batch(windows[i : i + 1]) for i in range(n)])
-        return np.concatenate([self._embed_batch(windows[i : i + max_batch]) for i in range(0, n, max_batch)])
+        return np.concatenate([self._embed_span(x, 1) for x in windows])
 
 
 def _mel_windows(mel: np.ndarray, params: EmbeddingParams) -> np.ndarray:
@@ -321,7 +373,7 @@ def embeddings_of(signal: np.ndarray, params: EmbeddingParams, models: FeatureMo
     """
     models = models or FeatureModels(params)
     mel = mel_frames_of(signal, params, models)[params.first_mel_frame :]
-    return models.embed(_mel_windows(mel, params))
+    return models.embed_frames(mel)
 
 
 class EmbeddingStream:
@@ -361,10 +413,9 @@ class EmbeddingStream:
             self._mel = np.concatenate((self._mel, new_mel)) if len(self._mel) else new_mel
             pending = pending[n_groups * step :]
         self._pending = np.array(pending, dtype=np.float32, copy=True)  # do not pin the caller's block
-        windows = _mel_windows(self._mel, p)
-        if len(windows) == 0:
-            return np.zeros((0, p.feature_dim), np.float32)
-        out = self.models.embed(windows)
-        self._mel = self._mel[len(windows) * p.embedding_step_mel_frames :]
+        out = self.models.embed_frames(self._mel)
+        if len(out) == 0:
+            return out
+        self._mel = self._mel[len(out) * p.embedding_step_mel_frames :]
         self.frames_emitted += len(out)
         return out

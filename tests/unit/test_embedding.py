@@ -156,6 +156,22 @@ def test_streaming_equals_whole_signal_for_any_block_sizes(params, models, mixed
 
 
 @needs_extra
+def test_sliding_calls_equal_one_call_per_embedding(params, models, mixed):
+    assert models.spans == embedding.EMBED_SPANS  # the shipped model slides: the cheap path is on
+    mel = embedding.mel_frames_of(mixed, params, models)[params.first_mel_frame :]
+    sliding = models.embed_frames(mel)
+    one_each = models.embed(embedding._mel_windows(mel, params))
+    assert len(sliding) == len(one_each) > 2 * sum(embedding.EMBED_SPANS)
+    np.testing.assert_array_equal(sliding, one_each)
+    every_size = sum(embedding.EMBED_SPANS)  # one call of each size
+    frames = params.mel_frames_per_embedding + params.embedding_step_mel_frames * (every_size - 1)
+    np.testing.assert_array_equal(models.embed_frames(mel[3 * 8 : 3 * 8 + frames]), one_each[3 : 3 + every_size])
+    # frames short of a whole embedding give none; the partial tail is not read
+    assert models.embed_frames(mel[: params.mel_frames_per_embedding - 1]).shape == (0, 96)
+    np.testing.assert_array_equal(models.embed_frames(mel[: params.mel_frames_per_embedding + 11]), one_each[:2])
+
+
+@needs_extra
 def test_reset_starts_a_new_stream(params, models, mixed):
     stream = EmbeddingStream(params, models)
     first = stream.push(mixed[:40000])
