@@ -17,6 +17,7 @@ from wakeword.train.data import (  # noqa: E402
     load_corpus,
     noise_split,
     read_audio,
+    speaker_side,
     split_by_speaker,
 )
 
@@ -73,6 +74,20 @@ def test_a_speakers_side_does_not_depend_on_other_clips():
         assert half[side] <= full[side]
 
 
+def test_pinned_speakers_go_to_their_side_whatever_the_seed_and_others_do_not_move():
+    clips = synthetic_clips()
+    pinned_speaker = clips[0].speaker
+    for seed in range(6):
+        free = speakers_by_side(split_by_speaker(clips, seed=seed, pinned={}))
+        pinned = speakers_by_side(split_by_speaker(clips, seed=seed, pinned={pinned_speaker: "val"}))
+        assert pinned_speaker in pinned["val"]
+        assert_disjoint(split_by_speaker(clips, seed=seed, pinned={pinned_speaker: "val"}))
+        for side in free:
+            assert free[side] - {pinned_speaker} == pinned[side] - {pinned_speaker}
+    with pytest.raises(ValueError, match="pinned"):
+        split_by_speaker(clips, pinned={pinned_speaker: "holdout"})
+
+
 def test_bad_fractions_are_rejected():
     with pytest.raises(ValueError, match="fractions"):
         split_by_speaker(synthetic_clips(), fractions=(0.8, 0.3, 0.1))
@@ -101,6 +116,7 @@ def test_real_manifest_split_has_no_speaker_on_two_sides():
     clips = load_corpus(REAL_DATA)
     splits = split_by_speaker(clips, seed=0)
     assert_disjoint(splits)
+    assert speaker_side(splits, "felixchenfy") == "train"
     for side in ("train", "val", "test"):
         assert any(c.kind == KIND_KEYWORD for c in splits[side]), f"no keyword clips on the {side} side"
     librispeech = [c for c in clips if c.kind == "speech"]

@@ -56,7 +56,7 @@ PROVISIONAL_THRESHOLD = 0.5
 #: Examples per worker task; each task has its own seed so results do not depend on --workers.
 CHUNK_EXAMPLES = 128
 #: Bump when the meaning of cached embeddings changes.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 #: Negative-stream audio is generated and embedded in pieces of this many seconds (memory).
 STREAM_PIECE_S = 600.0
 #: Mined windows must score at least this (probability) to be worth adding.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,13 +43,21 @@ class AugmentSettings:
     margin_s: tuple[float, float] = (0.0, 0.6)
     p_speed: float = 0.8
     peak_dbfs_range: tuple[float, float] = (-40.0, -1.0)
-    snr_db_range: tuple[float, float] = (0.0, 35.0)
+    snr_db_range: tuple[float, float] = (-3.0, 30.0)
     p_noise: float = 0.85
     p_reverb: float = 0.35
     p_context: float = 0.35
     context_gap_s: tuple[float, float] = (0.03, 0.4)
     floor_dbfs_range: tuple[float, float] = (-80.0, -50.0)
     p_digital_silence: float = 0.03  # no floor at all: files with true zeros exist
+    #: positive draws: clip weight = (clips its speaker has) ** -speaker_balance. 0 draws clips
+    #: uniformly; 0.5 keeps a speaker with 136 clips at ~5 % of draws instead of ~40 %.
+    speaker_balance: float = 0.5
+    #: noise beds and their weights: real train noise, coloured noise, silence clips, babble,
+    #: and synthetic impulsive transients (knocks, clicks, taps)
+    bed_mix: dict = field(
+        default_factory=lambda: {"real": 0.35, "coloured": 0.2, "silence": 0.1, "babble": 0.15, "transients": 0.2}
+    )
     #: share of positive draws taken from synthetic (TTS) voices when there are any
     tts_share: float = 0.35
     #: negative types and their weights
@@ -70,6 +79,7 @@ class AudioStore:
         self.keyword: list[np.ndarray] = []
         self.keyword_regions: list[tuple[int, int]] = []
         self.keyword_synthetic: list[bool] = []
+        self.keyword_speakers: list[str] = []
         self.words: list[np.ndarray] = []
         self.word_regions: list[tuple[int, int]] = []
         self.long: list[np.ndarray] = []
@@ -94,6 +104,7 @@ class AudioStore:
                 self.keyword.append(x)
                 self.keyword_regions.append(region)
                 self.keyword_synthetic.append(clip.source == "tts")
+                self.keyword_speakers.append(clip.speaker)
             elif clip.kind in (KIND_COMMAND, KIND_WAKEWORD):
                 self.words.append(x)
                 self.word_regions.append(region)
@@ -107,6 +118,14 @@ class AudioStore:
             self.long = list(self.sentences)
         self.real_keyword_idx = np.flatnonzero(~np.asarray(self.keyword_synthetic))
         self.tts_keyword_idx = np.flatnonzero(np.asarray(self.keyword_synthetic))
+
+    def speaker_weights(self, idx: np.ndarray, balance: float) -> np.ndarray:
+        """Draw probabilities (float64, sums to 1) for keyword entries `idx`: each clip weighted by
+        (clips of its speaker among idx) ** -balance."""
+        speakers = [self.keyword_speakers[i] for i in idx]
+        counts = Counter(speakers)
+        w = np.array([counts[sp] ** -balance for sp in speakers], dtype=np.float64)
+        return w / w.sum()
 
     def summary(self) -> dict:
         return {
@@ -138,6 +157,13 @@ class WindowFactory:
         kinds = list(settings.negative_mix)
         weights = np.asarray([settings.negative_mix[k] for k in kinds], dtype=np.float64)
         self._neg_kinds, self._neg_p = kinds, weights / weights.sum()
+        beds = list(settings.bed_mix)
+        bed_w = np.asarray([settings.bed_mix[k] for k in beds], dtype=np.float64)
+        self._bed_kinds, self._bed_cdf = beds, np.cumsum(bed_w / bed_w.sum())
+        self._pos_p = {
+            "real": store.speaker_weights(store.real_keyword_idx, settings.speaker_balance) if len(store.real_keyword_idx) else None,
+            "tts": store.speaker_weights(store.tts_keyword_idx, settings.speaker_balance) if len(store.tts_keyword_idx) else None,
+        }
 
     # -- pieces -------------------------------------------------------------------------
     def _pick(self, items):
@@ -165,7 +191,8 @@ class WindowFactory:
         st = self.store
         use_tts = len(st.tts_keyword_idx) and (self.rng.random() < self.s.tts_share or not len(st.real_keyword_idx))
         pool = st.tts_keyword_idx if use_tts else st.real_keyword_idx
-        i = int(pool[int(self.rng.integers(len(pool)))])
+        cdf = np.cumsum(self._pos_p["tts" if use_tts else "real"])
+        i = int(pool[min(len(pool) - 1, int(np.searchsorted(cdf, self.rng.random(), side="right")))])
         return self._cut(st.keyword[i], st.keyword_regions[i])
 
     def _place(self, canvas: np.ndarray, seg: np.ndarray, a: int, b: int) -> tuple[int, int]:
@@ -203,15 +230,17 @@ class WindowFactory:
             canvas[lo:hi] += other[lo - start : hi - start]
 
     def _bed(self) -> np.ndarray:
-        """A noise bed: a real train noise, coloured noise or babble, unit-free (the caller sets the level)."""
-        r = self.rng.random()
-        if r < 0.45 and self.store.noises:
+        """A noise bed drawn from settings.bed_mix, unit-free (the caller sets the level)."""
+        kind = self._bed_kinds[min(len(self._bed_kinds) - 1, int(np.searchsorted(self._bed_cdf, self.rng.random(), side="right")))]
+        if kind == "real" and self.store.noises:
             return augment.random_crop(self.rng, self._pick(self.store.noises), self.n)
-        if r < 0.7:
-            return augment.coloured_noise(self.rng, self.n, float(self.rng.uniform(0.0, 2.0)))
-        if r < 0.85 and self.store.silence:
+        if kind == "silence" and self.store.silence:
             return augment.random_crop(self.rng, self._pick(self.store.silence), self.n)
-        return augment.babble(self.rng, self.store.sentences, self.n, int(self.rng.integers(3, 8)))
+        if kind == "babble":
+            return augment.babble(self.rng, self.store.sentences, self.n, int(self.rng.integers(3, 8)))
+        if kind == "transients":
+            return augment.transients(self.rng, self.n, AUG_RATE_HZ)
+        return augment.coloured_noise(self.rng, self.n, float(self.rng.uniform(0.0, 2.0)))
 
     def _finish(self, canvas: np.ndarray, speech_rms: float) -> np.ndarray:
         """Reverb, noise bed at a random SNR (relative to speech_rms), noise floor and overall level."""

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 CHUNK_EXAMPLES = 256
 #: Bump when the example-making code changes meaning, so stale caches are not reused.
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 
 # Set before forking workers; read by _make_chunk in the children (copy-on-write sharing).
 _JOB: dict = {}
