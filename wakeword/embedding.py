@@ -33,10 +33,12 @@ padding and three max-pools that halve time, a total time stride of 8 mel frames
 exactly the step between embeddings. Given 76 + 8 (k - 1) frames instead of 76 it returns k
 embeddings, each bit for bit the one a separate 76-frame call gives (checked when the models
 load, and by the tests), while the convolutions over the frames the k windows share are done
-once. One embedding alone costs about 1.27 ms here; 8 at once 0.28 ms each, 32 at once 0.18 ms
-each. Calls use the sizes in EMBED_SPANS, largest first, one interpreter per size made when first
-needed (each holds its own packed weights and buffers, about 4-6 MB): a live 100 ms block (1 or
-2 embeddings) needs two, a 10 s file block all four.
+once. Per embedding, one alone costs about 1.27 ms here, 2 at once 0.74 ms, 4 at once 0.42 ms,
+32 at once 0.18 ms. Calls use the sizes in EMBED_SPANS, largest first, one interpreter per size
+made when first needed (each holds its own packed weights and buffers, about 4-6 MB). Live
+capture completes as many embeddings per block as the block spans (audio.block_ms): 100 ms
+blocks give 1 or 2, 160 ms blocks 2, 320 ms blocks 4, so larger blocks cost less CPU for a
+little more latency; a 10 s file block uses all four sizes.
 
 Alignment: mel frame j is the STFT frame of samples [160 j, 160 j + 512), whose centred
 400-sample Hann window weights only [160 j + 56, 160 j + 456); group g is frames [8 g, 8 g + 8).
@@ -71,9 +73,9 @@ INSTALL_HINT = "pip install 'wakeword[embedding]'"
 MODEL_MEL_BANDS = 32
 MODEL_EMBEDDING_DIM = 96
 #: Embeddings computed by one call of the embedding model (sliding over 76 + 8 (span - 1) frames),
-#: tried largest first. Four sizes keep the interpreters' memory down; all powers of two up to 32
-#: would save another ~1 CPU-s per audio hour for ~10 MB more.
-EMBED_SPANS = (32, 8, 2, 1)
+#: tried largest first. Four sizes keep the interpreters' memory down; 4, 2 and 1 are what live
+#: blocks of up to 320 ms complete.
+EMBED_SPANS = (32, 4, 2, 1)
 
 
 @dataclass(frozen=True)
