@@ -49,3 +49,37 @@ def test_speaker_weights_shrink_a_prolific_speaker():
     assert felix_share == pytest.approx(10 / 60)
     one_per_speaker = store.speaker_weights(idx, 1.0)
     assert one_per_speaker[:100].sum() == pytest.approx(1 / 51)
+
+
+def test_augment_overrides_parse_json_values_and_name_bad_keys():
+    from wakeword.train.examples import AugmentSettings, augment_settings
+
+    assert augment_settings(None) == AugmentSettings()
+    s = augment_settings(["speaker_balance=0.5", "snr_db_range=[-3, 30]", 'bed_mix={"real": 1, "transients": 1}'])
+    assert s.speaker_balance == 0.5 and s.snr_db_range == (-3, 30) and s.bed_mix == {"real": 1, "transients": 1}
+    with pytest.raises(ValueError, match="KEY one of"):
+        augment_settings(["snr=5"])
+    with pytest.raises(ValueError, match="must be JSON"):
+        augment_settings(["p_noise=lots"])
+
+
+def test_pins_parse_and_bad_ones_are_named():
+    from wakeword.train.data import SINGLE_SPEAKER_PIN, parse_pins
+
+    assert parse_pins(None) == {}
+    assert parse_pins(["felixchenfy=train"]) == SINGLE_SPEAKER_PIN
+    for bad in ("felixchenfy", "felixchenfy=holdout", "=train"):
+        with pytest.raises(ValueError, match="SPEAKER=SIDE"):
+            parse_pins([bad])
+
+
+@pytest.mark.parametrize("flag", [["--pin", "felix=nowhere"], ["--augment", "nonsense=1"]])
+def test_trainers_reject_bad_pins_and_augment_keys_in_one_line(flag, tmp_path, capsys):
+    from wakeword.train.__main__ import main as train_main
+    from wakeword.train.embedding_head import main as head_main
+
+    for main in (train_main, head_main):
+        assert main(["--out", str(tmp_path / "m"), *flag]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and ("--pin" in err or "--augment" in err), err
+    assert not list(tmp_path.iterdir())  # nothing written

@@ -11,6 +11,7 @@ pytest.importorskip("soundfile")
 
 from wakeword.train.data import (  # noqa: E402
     HELD_OUT_NOISE,
+    SINGLE_SPEAKER_PIN,
     KIND_KEYWORD,
     KIND_NOISE,
     Clip,
@@ -116,7 +117,11 @@ def test_real_manifest_split_has_no_speaker_on_two_sides():
     clips = load_corpus(REAL_DATA)
     splits = split_by_speaker(clips, seed=0)
     assert_disjoint(splits)
-    assert speaker_side(splits, "felixchenfy") == "train"
+    assert speaker_side(splits, "felixchenfy") == "val"  # where seed 0's hash puts him (no pins by default)
+    pinned = split_by_speaker(clips, seed=0, pinned=SINGLE_SPEAKER_PIN)
+    assert_disjoint(pinned)
+    assert speaker_side(pinned, "felixchenfy") == "train"
+    assert [c.path for c in pinned["test"]] == [c.path for c in splits["test"]]  # the test side does not move
     for side in ("train", "val", "test"):
         assert any(c.kind == KIND_KEYWORD for c in splits[side]), f"no keyword clips on the {side} side"
     librispeech = [c for c in clips if c.kind == "speech"]

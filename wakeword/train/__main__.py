@@ -29,7 +29,7 @@ import numpy as np
 
 from ..sidecar import TriggerDefaults
 from . import data as datamod
-from .examples import AUG_RATE_HZ, AudioStore, AugmentSettings
+from .examples import AUG_RATE_HZ, AudioStore, AugmentSettings, augment_settings
 from .featureset import build_features, cache_key, cached, normalisation
 from .models import ARCHITECTURES
 from .validation import (
@@ -74,6 +74,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--runs", type=Path, default=Path("runs"), help="where the float model and report go (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of augmentation, initialisation and shuffling")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the speaker split (evaluation uses 0)")
+    p.add_argument("--pin", action="append", metavar="SPEAKER=SIDE", help="put a speaker on a fixed side of the split (repeatable)")
+    p.add_argument("--augment", action="append", metavar="KEY=VALUE", help="override an augmentation setting (JSON value, repeatable)")
     p.add_argument("--epochs", type=int, default=None, help="epochs of the first stage (default 12, tiny 1)")
     p.add_argument("--finetune-epochs", type=int, default=None, help="epochs after each mining round (default 5, tiny 1)")
     p.add_argument("--mining-rounds", type=int, default=None, help="hard-negative mining rounds (default 3, tiny 1)")
@@ -297,6 +299,12 @@ def main(argv=None) -> int:
 
         return embedding_main(rest)
     args = parse_args(argv)
+    try:
+        pins = datamod.parse_pins(args.pin)
+        settings = augment_settings(args.augment)
+    except ValueError as exc:
+        print(f"wakeword-train: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     started = time.monotonic()
     sizes = resolve_sizes(args)
@@ -306,7 +314,7 @@ def main(argv=None) -> int:
 
     # -- data -------------------------------------------------------------------------------
     clips = datamod.load_corpus(args.data, args.keyword)
-    splits = datamod.split_by_speaker(clips, seed=args.split_seed)
+    splits = datamod.split_by_speaker(clips, seed=args.split_seed, pinned=pins)
     train_noises, held_out_noises = datamod.noise_split(clips)
     if args.tiny:
         splits = tiny_subset(splits)
@@ -323,7 +331,6 @@ def main(argv=None) -> int:
         print(f"text-to-speech: {sum(c.kind == datamod.KIND_KEYWORD for c in tts)} keyword clips, "
               f"{sum(c.kind != datamod.KIND_KEYWORD for c in tts)} near-miss clips, train side only")
     train_clips = splits["train"] + tts
-    settings = AugmentSettings()
 
     print("loading train audio")
     train_store = AudioStore(train_clips, train_noises)
@@ -402,6 +409,7 @@ def main(argv=None) -> int:
             "root": str(args.data),
             "split": "by speaker, sha1(seed:speaker) -> train 0.70 / val 0.15 / test 0.15",
             "split_seed": args.split_seed,
+            "pinned": pins,
             "counts": datamod.count_table(splits),
             "single_speaker": {"speaker": SINGLE_SPEAKER, "split": single_side},
             "train_noises": [c.path.stem for c in train_noises],
@@ -456,7 +464,8 @@ def main(argv=None) -> int:
         try:
             from .evaluate import choose_threshold
 
-            choice = choose_threshold(model_path, data_root=args.data, split="val", keyword=args.keyword, split_seed=args.split_seed)
+            choice = choose_threshold(model_path, data_root=args.data, split="val", keyword=args.keyword, split_seed=args.split_seed,
+                                      pinned=pins)
             choice_dict = choice.to_dict() if hasattr(choice, "to_dict") else asdict(choice)
             training["threshold_choice"] = choice_dict
             print(f"  evaluate.choose_threshold: {choice_dict}")

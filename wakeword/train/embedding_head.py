@@ -39,7 +39,7 @@ from ..embedding import EmbeddingParams, FeatureModels, embeddings_of, installed
 from ..sidecar import TriggerDefaults, save_sidecar
 from . import augment
 from . import data as datamod
-from .examples import AUG_RATE_HZ, RIR_BANK_SIZE, AudioStore, AugmentSettings, WindowFactory
+from .examples import AUG_RATE_HZ, RIR_BANK_SIZE, AudioStore, AugmentSettings, WindowFactory, augment_settings
 from .featureset import cache_key, cached
 from .validation import negative_stream
 
@@ -315,6 +315,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output prefix: PREFIX.tflite and PREFIX.json (default %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split-seed", type=int, default=0, help="seed of the speaker split (evaluation uses 0)")
+    p.add_argument("--pin", action="append", metavar="SPEAKER=SIDE", help="put a speaker on a fixed side of the split (repeatable)")
+    p.add_argument("--augment", action="append", metavar="KEY=VALUE", help="override an augmentation setting (JSON value, repeatable)")
     p.add_argument("--positives", type=int, default=None, help="augmented keyword windows (default 6000)")
     p.add_argument("--negatives", type=int, default=None, help="augmented negative windows (default 12000)")
     p.add_argument("--noisy-windows", type=int, default=None,
@@ -357,7 +359,8 @@ def resolve_sizes(args) -> dict:
     return {k: (getattr(args, k) if getattr(args, k) is not None else v) for k, v in defaults.items()}
 
 
-def rethreshold(model_path: Path, data_root: Path, keyword: str, split_seed: int, smoothing_windows: int | None) -> dict:
+def rethreshold(model_path: Path, data_root: Path, keyword: str, split_seed: int, smoothing_windows: int | None,
+                pinned: dict | None = None) -> dict:
     """Rewrite a model's sidecar with the validation threshold from evaluate.choose_threshold.
 
     The sidecar's trigger settings (smoothing_windows, if given, replaces its own) are what the
@@ -373,7 +376,7 @@ def rethreshold(model_path: Path, data_root: Path, keyword: str, split_seed: int
     if smoothing_windows is not None:
         spec = dataclasses.replace(spec, trigger=dataclasses.replace(spec.trigger, smoothing_windows=smoothing_windows))
         save_sidecar(spec, sidecar)
-    choice = choose_threshold(model_path, data_root=data_root, split="val", keyword=keyword, split_seed=split_seed)
+    choice = choose_threshold(model_path, data_root=data_root, split="val", keyword=keyword, split_seed=split_seed, pinned=pinned)
     info = {k: (v if isinstance(v, (int, float, str, bool, dict, type(None))) else str(v)) for k, v in choice.to_dict().items()}
     info["value"] = float(choice.threshold)
     training = dict(spec.training)
@@ -387,9 +390,15 @@ def rethreshold(model_path: Path, data_root: Path, keyword: str, split_seed: int
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    try:
+        pins = datamod.parse_pins(args.pin)
+        settings = augment_settings(args.augment)
+    except ValueError as exc:
+        print(f"python -m wakeword.train.embedding_head: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.rethreshold is not None:
-        rethreshold(args.rethreshold, args.data, args.keyword, args.split_seed, args.smoothing_windows)
+        rethreshold(args.rethreshold, args.data, args.keyword, args.split_seed, args.smoothing_windows, pins)
         return 0
     started = time.monotonic()
     sizes = resolve_sizes(args)
@@ -399,7 +408,7 @@ def main(argv=None) -> int:
 
     # -- data -------------------------------------------------------------------------------
     clips = datamod.load_corpus(args.data, args.keyword)
-    splits = datamod.split_by_speaker(clips, seed=args.split_seed)
+    splits = datamod.split_by_speaker(clips, seed=args.split_seed, pinned=pins)
     train_noises, held_out_noises = datamod.noise_split(clips)
     if args.tiny:
         from .__main__ import tiny_subset
@@ -416,7 +425,6 @@ def main(argv=None) -> int:
         print(f"text-to-speech: {sum(c.kind == datamod.KIND_KEYWORD for c in tts)} keyword clips, "
               f"{sum(c.kind != datamod.KIND_KEYWORD for c in tts)} near-miss clips, train side only")
     train_clips = splits["train"] + tts
-    settings = AugmentSettings()
     train_store = AudioStore(train_clips, train_noises)
     print(f"train store: {train_store.summary()}")
 
@@ -484,6 +492,7 @@ def main(argv=None) -> int:
             "root": str(args.data),
             "split": "by speaker, sha1(seed:speaker) -> train 0.70 / val 0.15 / test 0.15",
             "split_seed": args.split_seed,
+            "pinned": pins,
             "counts": datamod.count_table(splits),
             "train_noises": [c.path.stem for c in train_noises],
             "held_out_noise": [c.path.stem for c in held_out_noises],
@@ -510,7 +519,7 @@ def main(argv=None) -> int:
     training["figures"]["total_s"] = round(time.monotonic() - started, 1)
     model_path, sidecar_path = write_head(tflite_bytes, args.out, args.keyword, params, mean, std, threshold, training, name, args.smoothing_windows or 1)
     if args.choose_threshold and not args.tiny:
-        threshold = rethreshold(model_path, args.data, args.keyword, args.split_seed, None)["value"]
+        threshold = rethreshold(model_path, args.data, args.keyword, args.split_seed, None, pins)["value"]
     print(f"wrote {model_path} ({len(tflite_bytes)} bytes) and {sidecar_path}; threshold {threshold:.4f}; "
           f"total {time.monotonic() - started:.0f} s")
     return 0

@@ -62,6 +62,7 @@ from .data import (
     load_corpus,
     noise_split,
     read_audio,
+    parse_pins,
     split_by_speaker,
 )
 
@@ -657,6 +658,7 @@ def choose_threshold_from_curve(
     max_fa_count: int | None = DEFAULT_MAX_FA_COUNT,
     margin_logit: float = DEFAULT_THRESHOLD_MARGIN_LOGIT,
     max_margin_frr_cost: float = DEFAULT_MARGIN_FRR_COST,
+    pinned: dict | None = None,
 ) -> ThresholdChoice:
     """Pick the recommended threshold from a validation curve.
 
@@ -763,10 +765,13 @@ def build_eval_sets(
     solo: bool = True,
     cache_dir: Path | None = DEFAULT_CACHE_DIR,
     window_s: float = TRIAL_WINDOW_ALLOWANCE_S,
+    pinned: dict | None = None,
 ) -> EvalSets:
-    """Build the keyword trials (clean + each SNR), the negative stream and the solo trials."""
+    """Build the keyword trials (clean + each SNR), the negative stream and the solo trials.
+
+    pinned: {speaker: side} as the model's training split had it (split_by_speaker)."""
     clips = load_corpus(Path(data_root), keyword=keyword)
-    splits = split_by_speaker(clips, seed=split_seed)
+    splits = split_by_speaker(clips, seed=split_seed, pinned=pinned)
     if split not in splits:
         raise ConfigError(f"--split must be one of {', '.join(splits)}, got {split!r}")
     chosen = splits[split]
@@ -792,6 +797,7 @@ def build_eval_sets(
         "data_root": str(data_root),
         "split": split,
         "split_seed": split_seed,
+        "pinned": dict(pinned or {}),
         "seed": seed,
         "keyword": keyword,
         "split_counts": count_table(splits),
@@ -1082,6 +1088,7 @@ def choose_threshold(
     cache_dir: Path | None = DEFAULT_CACHE_DIR,
     thresholds=THRESHOLD_GRID,
     max_margin_frr_cost: float = DEFAULT_MARGIN_FRR_COST,
+    pinned: dict | None = None,
 ) -> ThresholdChoice:
     """Recommended threshold for a model (.tflite with its sidecar) from VALIDATION data.
 
@@ -1091,7 +1098,8 @@ def choose_threshold(
     ThresholdChoice carries the clean FRR on the split at the chosen threshold in `.frr`.
     """
     sets = build_eval_sets(
-        data_root, split, keyword, split_seed, seed, stream_hours, snrs_db=(), placements=1, solo=False, cache_dir=cache_dir
+        data_root, split, keyword, split_seed, seed, stream_hours, snrs_db=(), placements=1, solo=False, cache_dir=cache_dir,
+        pinned=pinned,
     )
     ms = score_models([(None, Path(model_path))], sets, keyword, jobs=1, cache_dir=cache_dir)[0]
     fa_counts, frrs = [], []
@@ -1122,10 +1130,11 @@ def evaluate(
     hop_s: float | None = None,
     jobs: int = 1,
     no_score_cache: bool = False,
+    pinned: dict | None = None,
 ) -> dict:
     """Evaluate models on one split; return the results dict (JSON-serialisable)."""
     t0 = time.perf_counter()
-    sets = build_eval_sets(data_root, split, keyword, split_seed, seed, stream_hours, snrs_db, placements, True, cache_dir)
+    sets = build_eval_sets(data_root, split, keyword, split_seed, seed, stream_hours, snrs_db, placements, True, cache_dir, pinned=pinned)
     t_built = time.perf_counter()
     scored = score_models(
         [(name, Path(path)) for name, path in models], sets, keyword, hop_s, jobs, None if no_score_cache else cache_dir
@@ -1271,6 +1280,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--keyword", default=DEFAULT_KEYWORD)
     p.add_argument("--split-seed", type=int, default=0, help="seed of split_by_speaker (as in training)")
+    p.add_argument("--pin", action="append", metavar="SPEAKER=SIDE", help="speakers pinned to a side, as in training (repeatable)")
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation audio (placements, stream)")
     p.add_argument("--hours", type=float, default=DEFAULT_STREAM_HOURS, help="negative stream length (h)")
     p.add_argument("--snr-db", type=float, action="append", help=f"noisy conditions (default {list(DEFAULT_SNRS_DB)})")
@@ -1291,6 +1301,10 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     t0 = time.perf_counter()
     try:
+        try:
+            pinned = parse_pins(args.pin)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         results = evaluate(
             [parse_model_arg(m) for m in args.model],
             data_root=args.data,
@@ -1305,6 +1319,7 @@ def main(argv=None) -> int:
             hop_s=None if args.hop_ms is None else args.hop_ms / 1000.0,
             jobs=args.jobs,
             no_score_cache=args.no_score_cache,
+            pinned=pinned,
         )
         det_path = args.det or args.out.with_name(args.out.stem + "-det.png")
         results["det_png"] = str(det_path)
