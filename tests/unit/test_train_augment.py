@@ -57,6 +57,7 @@ def test_augment_overrides_parse_json_values_and_name_bad_keys():
     assert augment_settings(None) == AugmentSettings()
     s = augment_settings(["speaker_balance=0.5", "snr_db_range=[-3, 30]", 'bed_mix={"real": 1, "transients": 1}'])
     assert s.speaker_balance == 0.5 and s.snr_db_range == (-3, 30) and s.bed_mix == {"real": 1, "transients": 1}
+    assert augment_settings(["level_reference=speech"]).level_reference == "speech"
     with pytest.raises(ValueError, match="KEY one of"):
         augment_settings(["snr=5"])
     with pytest.raises(ValueError, match="must be JSON"):

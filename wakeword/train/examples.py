@@ -60,6 +60,10 @@ class AugmentSettings:
     #: (dishes) noise rose from 34 % to 59 % at 0.5 FA/h (runs/ours-v2, model card). The bed is
     #: normalised by its rms, so sparse knocks have peaks far above the speech, and the level
     #: normalisation by the peak then pushes the word down towards the noise floor.
+    #: what the overall level (peak_dbfs_range) is set on: "mix", the peak of speech plus noise;
+    #: or "speech", the peak before the noise is added, so that a sparse loud knock does not push
+    #: the word down to the noise floor (a positive nobody could hear is a wrong label)
+    level_reference: str = "mix"
     bed_mix: dict = field(
         default_factory=lambda: {"real": 0.45, "coloured": 0.25, "silence": 0.15, "babble": 0.15, "transients": 0.0}
     )
@@ -73,7 +77,7 @@ class AugmentSettings:
 
 def augment_settings(overrides=None) -> AugmentSettings:
     """AugmentSettings with ["key=value", ...] overrides (the trainers' --augment; values are JSON,
-    e.g. speaker_balance=0.5, snr_db_range=[-3,30], bed_mix={"real":0.35,...}).
+    e.g. speaker_balance=0.5, snr_db_range=[-3,30], bed_mix={"real":0.35,...}, level_reference=speech).
     ValueError names an unknown key or a value that is not JSON."""
     import dataclasses
     import json
@@ -87,7 +91,10 @@ def augment_settings(overrides=None) -> AugmentSettings:
         try:
             value = json.loads(text)
         except json.JSONDecodeError:
-            raise ValueError(f"--augment {key}: value must be JSON (a number, [lo, hi] or {{...}}), got {text!r}") from None
+            if isinstance(getattr(AugmentSettings(), key), str):
+                value = text  # level_reference=speech
+            else:
+                raise ValueError(f"--augment {key}: value must be JSON (a number, [lo, hi] or {{...}}), got {text!r}") from None
         changes[key] = tuple(value) if isinstance(value, list) else value
     return dataclasses.replace(AugmentSettings(), **changes)
 
@@ -281,9 +288,13 @@ class WindowFactory:
             canvas = augment.reverberate(canvas, self._pick(self.rirs))
         if speech_rms <= 0:
             speech_rms = augment.rms(canvas) or 0.05
+        before_noise_peak = float(np.max(np.abs(canvas)))
         if self.rng.random() < self.s.p_noise:
             canvas = augment.mix_at_snr(canvas, self._bed(), float(self.rng.uniform(*self.s.snr_db_range)), speech_rms)
-        peak = float(np.max(np.abs(canvas))) or 1.0
+        if self.s.level_reference == "speech" and before_noise_peak > 0:
+            peak = before_noise_peak  # the noise's own peaks may clip: a loud knock over a word
+        else:
+            peak = float(np.max(np.abs(canvas))) or 1.0
         out = canvas * (augment.db_to_gain(self.rng.uniform(*self.s.peak_dbfs_range)) / peak)
         if self.rng.random() >= self.s.p_digital_silence:
             floor = augment.db_to_gain(self.rng.uniform(*self.s.floor_dbfs_range))
