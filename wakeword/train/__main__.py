@@ -117,6 +117,16 @@ def resolve_sizes(args) -> dict:
     return {k: (getattr(args, k) if getattr(args, k) is not None else v) for k, v in defaults.items()}
 
 
+def data_options(args, prog: str) -> tuple[dict, AugmentSettings] | None:
+    """(pins, augmentation settings) from --pin and --augment; None after printing a one-line
+    error naming a bad one (both trainers)."""
+    try:
+        return datamod.parse_pins(args.pin), augment_settings(args.augment)
+    except ValueError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return None
+
+
 def tiny_subset(splits: dict, keyword_per_split: int = 8, others_per_split: int = 24) -> dict:
     """A few dozen clips per split (every kind represented) for --tiny."""
     out = {}
@@ -299,12 +309,10 @@ def main(argv=None) -> int:
 
         return embedding_main(rest)
     args = parse_args(argv)
-    try:
-        pins = datamod.parse_pins(args.pin)
-        settings = augment_settings(args.augment)
-    except ValueError as exc:
-        print(f"wakeword-train: {exc}", file=sys.stderr)
+    options = data_options(args, "wakeword-train")
+    if options is None:
         return 2
+    pins, settings = options
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     started = time.monotonic()
     sizes = resolve_sizes(args)

@@ -39,7 +39,7 @@ from ..embedding import EmbeddingParams, FeatureModels, embeddings_of, installed
 from ..sidecar import TriggerDefaults, save_sidecar
 from . import augment
 from . import data as datamod
-from .examples import AUG_RATE_HZ, RIR_BANK_SIZE, AudioStore, AugmentSettings, WindowFactory, augment_settings
+from .examples import AUG_RATE_HZ, RIR_BANK_SIZE, AudioStore, AugmentSettings, WindowFactory
 from .featureset import cache_key, cached
 from .validation import negative_stream
 
@@ -390,12 +390,12 @@ def rethreshold(model_path: Path, data_root: Path, keyword: str, split_seed: int
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        pins = datamod.parse_pins(args.pin)
-        settings = augment_settings(args.augment)
-    except ValueError as exc:
-        print(f"python -m wakeword.train.embedding_head: {exc}", file=sys.stderr)
+    from .__main__ import data_options
+
+    options = data_options(args, "python -m wakeword.train.embedding_head")
+    if options is None:
         return 2
+    pins, settings = options
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.rethreshold is not None:
         rethreshold(args.rethreshold, args.data, args.keyword, args.split_seed, args.smoothing_windows, pins)
