@@ -47,6 +47,14 @@ def test_card_figures_come_from_the_results_file(tmp_path):
     assert "12,345" in card and "off 2" in card and "wakeword-train --out models/stop.tflite" in card
     assert "![DET curve](det.png)" in card and (tmp_path / "det.png").stat().st_size > 1000
     assert "CC BY 4.0" in card and "Warden" in card
+    assert "## What was tried" not in card  # no experiments.json beside this card
+    (tmp_path / "experiments.json").write_text(json.dumps({"about": "one seed each", "experiments": [
+        {"name": "TTS voices", "model": "ours", "kept": False, "change": "--tts", "val_split": "seed 0",
+         "result": "84.0 % against 59.8 %", "train": "wakeword-train --tts --out runs/x"}]}))
+    write_card(tmp_path / "r.json", tmp_path / "README.md")
+    card = (tmp_path / "README.md").read_text()
+    assert "## What was tried" in card and "**TTS voices** (ours; not kept)" in card
+    assert "84.0 % against 59.8 %" in card and "`wakeword-train --tts --out runs/x`" in card
 
 
 def test_the_card_names_the_copy_from_a_training_run_to_the_shipped_model():

@@ -226,6 +226,28 @@ def _causes_lines(results: dict) -> list[str]:
     return out
 
 
+#: Hand-written record of training variants tried, beside the card (models/experiments.json).
+EXPERIMENTS_FILE = "experiments.json"
+
+
+def _experiment_lines(card_dir: Path) -> list[str]:
+    """'## What was tried' from card_dir/experiments.json: each variant, kept or not, its change,
+    the validation comparison and the commands; nothing if the file is absent."""
+    path = card_dir / EXPERIMENTS_FILE
+    if not path.is_file():
+        return []
+    record = json.loads(path.read_text(encoding="utf-8"))
+    lines = ["## What was tried", "", f"From `{EXPERIMENTS_FILE}`: {record.get('about', '')}", ""]
+    for e in record.get("experiments", []):
+        verdict = "kept" if e.get("kept") else "not kept"
+        lines.append(f"- **{e['name']}** ({e.get('model', '')}; {verdict}). Change: `{e.get('change', '')}`. "
+                     f"Validation ({e.get('val_split', '')}): {e.get('result', '')}")
+        for key, label in (("train", "Train"), ("baseline_train", "Compared with"), ("evaluate", "Compared by")):
+            if e.get(key):
+                lines.append(f"  - {label}: `{e[key]}`")
+    return lines + [""]
+
+
 def _cache_note(results: dict) -> str:
     cached = {m["name"]: len(m.get("scores_from_cache", [])) for m in results["models"] if m.get("scores_from_cache")}
     if not cached:
@@ -301,6 +323,7 @@ def render_card(results: dict, results_path: Path, card_path: Path) -> str:
         f"{results.get('wall_time_s', float('nan')):.0f} s of wall time with {results.get('jobs', 1)} process(es)"
         + _cache_note(results) + ".",
         "",
+        *_experiment_lines(card_dir),
         "## Reproduce",
         "",
         "```sh",
