@@ -197,6 +197,11 @@ def main() -> int:
     ap.add_argument("--live-block-ms", type=int, action="append",
                     help="live block size(s) to measure, as config.yaml's audio.block_ms (default 100)")
     args = ap.parse_args()
+    for ms in args.live_block_ms or []:
+        if not 10 <= ms <= 1000:
+            ap.error(f"--live-block-ms must be 10-1000 (as config.yaml's audio.block_ms), got {ms}")
+    if args.minutes * 60 < 10:
+        ap.error(f"--minutes must give at least 10 s of audio, got {args.minutes}")
     models = args.model or [ROOT / "models" / "stop.tflite"]
     audio = bench_audio(args.minutes)
     print(f"bench audio: {len(audio) / SOURCE_RATE_HZ / 60:.1f} min at {SOURCE_RATE_HZ} Hz; "

@@ -31,14 +31,14 @@ Why the embedding model runs on several embeddings' frames at once
 The embedding model is fully convolutional in time: 3x1 and 1x3 convolutions without time
 padding and three max-pools that halve time, a total time stride of 8 mel frames, which is
 exactly the step between embeddings. Given 76 + 8 (k - 1) frames instead of 76 it returns k
-embeddings, each bit for bit the one a separate 76-frame call gives (checked when the models
-load, and by the tests), while the convolutions over the frames the k windows share are done
+embeddings, each bit for bit the one a separate 76-frame call gives (checked for each call size
+the first time it is needed, which drops a size that does not match; and by the tests), while the convolutions over the frames the k windows share are done
 once. Per embedding, one alone costs about 1.27 ms here, 2 at once 0.74 ms, 4 at once 0.42 ms,
 32 at once 0.18 ms. Calls use the sizes in EMBED_SPANS, largest first, one interpreter per size
 made when first needed (each holds its own packed weights and buffers, about 4-6 MB). Live
 capture completes as many embeddings per block as the block spans (audio.block_ms): 100 ms
 blocks give 1 or 2, 160 ms blocks 2, 320 ms blocks 4, so larger blocks cost less CPU for a
-little more latency; a 10 s file block uses all four sizes.
+little more latency; a 10 s file block (125 embeddings) is 3 x 32 + 7 x 4 + 1.
 
 Alignment: mel frame j is the STFT frame of samples [160 j, 160 j + 512), whose centred
 400-sample Hann window weights only [160 j + 56, 160 j + 456); group g is frames [8 g, 8 g + 8).
@@ -247,7 +247,8 @@ class FeatureModels:
         self._mel_in = self._mel.get_input_details()[0]["index"]
         self._mel_out = self._mel.get_output_details()[0]["index"]
         self._check_shapes()
-        self.spans = EMBED_SPANS if self._sliding_matches() else (1,)
+        self.spans: tuple[int, ...] = EMBED_SPANS
+        self._checked_spans = {1}
 
     def _check_shapes(self) -> None:
         p = self.params
@@ -290,24 +291,38 @@ class FeatureModels:
         it.invoke()
         return it.get_tensor(out).reshape(span, -1).copy()
 
-    def _sliding_matches(self) -> bool:
-        """Does one call over two embeddings' frames give the two separate calls' embeddings?
-        True for openwakeword 0.5.0's model (time stride 8); a model where it is not falls back
-        to one call per embedding."""
+    def _span_matches(self, span: int) -> bool:
+        """Does one call over `span` embeddings' frames give, bit for bit, the separate calls'
+        embeddings? Checked once per size before it is used (the kernels may tile a longer input
+        differently on another CPU); a size that does not is never used."""
         p = self.params
-        frames = p.mel_frames_per_embedding + p.embedding_step_mel_frames
-        probe = np.random.default_rng(0).uniform(-1.0, 3.0, (frames, p.mel_bands)).astype(np.float32)
+        frames = p.mel_frames_per_embedding + p.embedding_step_mel_frames * (span - 1)
+        probe = np.random.default_rng(span).uniform(-1.0, 3.0, (frames, p.mel_bands)).astype(np.float32)
         try:
-            both = self._embed_span(probe, 2)
+            joint = self._embed_span(probe, span)
         except (ValueError, RuntimeError) as exc:
-            log.warning("the embedding model cannot slide over several windows (%s); one call per embedding", exc)
+            log.warning("the embedding model cannot run %d embeddings in one call (%s); using smaller calls", span, exc)
+            self._emb_by_span.pop(span, None)
             return False
-        single = np.concatenate([self._embed_span(probe[i * p.embedding_step_mel_frames :][: p.mel_frames_per_embedding], 1) for i in (0, 1)])
-        same = both.shape == single.shape and np.allclose(both, single, rtol=1e-5, atol=1e-5)
-        if not same:
-            log.warning("the embedding model does not slide by %d mel frames; one call per embedding", p.embedding_step_mel_frames)
-            self._emb_by_span.pop(2, None)
-        return bool(same)
+        step, w = p.embedding_step_mel_frames, p.mel_frames_per_embedding
+        single = np.concatenate([self._embed_span(probe[i * step : i * step + w], 1) for i in range(span)])
+        if not np.array_equal(joint, single):
+            log.warning("the embedding model's %d-embedding calls differ from single calls; using smaller calls", span)
+            self._emb_by_span.pop(span, None)
+            return False
+        return True
+
+    def _span_for(self, left: int) -> int:
+        """The largest usable call size for `left` embeddings; a size is checked (_span_matches)
+        the first time it would be used and dropped for good if it does not match."""
+        while True:
+            span = next(k for k in self.spans if k <= left)
+            if span in self._checked_spans:
+                return span
+            if self._span_matches(span):
+                self._checked_spans.add(span)
+                return span
+            self.spans = tuple(k for k in self.spans if k != span)
 
     def embed_frames(self, mel: np.ndarray) -> np.ndarray:
         """Scaled mel frames starting at an embedding's first frame, float32 (frames, 32) ->
@@ -321,7 +336,7 @@ class FeatureModels:
         out, done = [], 0
         while done < n:
             left = n - done
-            span = next(k for k in self.spans if k <= left)
+            span = self._span_for(left)
             start = done * step
             out.append(self._embed_span(mel[start : start + w + step * (span - 1)], span))
             done += span

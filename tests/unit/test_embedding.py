@@ -157,9 +157,9 @@ def test_streaming_equals_whole_signal_for_any_block_sizes(params, models, mixed
 
 @needs_extra
 def test_sliding_calls_equal_one_call_per_embedding(params, models, mixed):
-    assert models.spans == embedding.EMBED_SPANS  # the shipped model slides: the cheap path is on
     mel = embedding.mel_frames_of(mixed, params, models)[params.first_mel_frame :]
     sliding = models.embed_frames(mel)
+    assert models.spans == embedding.EMBED_SPANS  # every size matched single calls: the cheap path is on
     one_each = models.embed(embedding._mel_windows(mel, params))
     assert len(sliding) == len(one_each) > 2 * sum(embedding.EMBED_SPANS)
     np.testing.assert_array_equal(sliding, one_each)
@@ -169,6 +169,22 @@ def test_sliding_calls_equal_one_call_per_embedding(params, models, mixed):
     # frames short of a whole embedding give none; the partial tail is not read
     assert models.embed_frames(mel[: params.mel_frames_per_embedding - 1]).shape == (0, 96)
     np.testing.assert_array_equal(models.embed_frames(mel[: params.mel_frames_per_embedding + 11]), one_each[:2])
+
+
+@needs_extra
+def test_a_call_size_that_differs_from_single_calls_is_dropped(params, mixed, monkeypatch):
+    fresh = FeatureModels(params)
+    real = fresh._embed_span
+
+    def off_by_a_bit(frames, span):
+        out = real(frames, span)
+        return out + np.float32(1e-6) if span == 4 else out  # what another CPU's kernels might do
+
+    monkeypatch.setattr(fresh, "_embed_span", off_by_a_bit)
+    mel = embedding.mel_frames_of(mixed[:64000], params, fresh)[params.first_mel_frame :]
+    got = fresh.embed_frames(mel)
+    assert 4 not in fresh.spans and 2 in fresh.spans
+    np.testing.assert_array_equal(got, fresh.embed(embedding._mel_windows(mel, params)))
 
 
 @needs_extra

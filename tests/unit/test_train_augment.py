@@ -56,12 +56,19 @@ def test_augment_overrides_parse_json_values_and_name_bad_keys():
 
     assert augment_settings(None) == AugmentSettings()
     s = augment_settings(["speaker_balance=0.5", "snr_db_range=[-3, 30]", 'bed_mix={"real": 1, "transients": 1}'])
-    assert s.speaker_balance == 0.5 and s.snr_db_range == (-3, 30) and s.bed_mix == {"real": 1, "transients": 1}
+    assert s.speaker_balance == 0.5 and s.snr_db_range == (-3, 30) and s.bed_mix == {"real": 1.0, "coloured": 0.0, "silence": 0.0, "babble": 0.0, "transients": 1.0}
     assert augment_settings(["level_reference=speech"]).level_reference == "speech"
     with pytest.raises(ValueError, match="KEY one of"):
         augment_settings(["snr=5"])
     with pytest.raises(ValueError, match="must be JSON"):
         augment_settings(["p_noise=lots"])
+    # well-formed JSON of the wrong shape is named before any audio is loaded
+    for bad in ("snr_db_range=5", "snr_db_range=[30,-3]", "bed_mix={}", 'bed_mix={"rael":1}', "bed_mix=[1,2]",
+                "level_reference=spech", 'speaker_balance="x"', "p_noise=1.5", 'negative_mix={"word":-1}'):
+        with pytest.raises(ValueError, match="--augment"):
+            augment_settings([bad])
+    # a partial bed mix names the kinds it leaves out with weight 0
+    assert augment_settings(['bed_mix={"transients":1}']).bed_mix == {"real": 0.0, "coloured": 0.0, "silence": 0.0, "babble": 0.0, "transients": 1.0}
 
 
 def test_pins_parse_and_bad_ones_are_named():

@@ -55,6 +55,11 @@ def test_card_figures_come_from_the_results_file(tmp_path):
     card = (tmp_path / "README.md").read_text()
     assert "## What was tried" in card and "**TTS voices** (ours; not kept)" in card
     assert "84.0 % against 59.8 %" in card and "`wakeword-train --tts --out runs/x`" in card
+    from wakeword.train.card import main as card_main
+
+    (tmp_path / "experiments.json").write_text('{"experiments": [{"result": "no name"}]}')
+    assert card_main([str(tmp_path / "r.json"), "--out", str(tmp_path / "README.md")]) == 2
+    assert (tmp_path / "README.md").read_text() == card  # the old card is kept
 
 
 def test_the_card_names_the_copy_from_a_training_run_to_the_shipped_model():

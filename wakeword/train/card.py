@@ -20,6 +20,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from ..errors import ConfigError
 from .evaluate import (
     PLOT_MIN_THRESHOLD,
     TARGET_FA_PER_HOUR,
@@ -236,9 +237,16 @@ def _experiment_lines(card_dir: Path) -> list[str]:
     path = card_dir / EXPERIMENTS_FILE
     if not path.is_file():
         return []
-    record = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        experiments = record["experiments"]
+        if not all(isinstance(e, dict) and "name" in e for e in experiments):
+            raise KeyError("name")
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: not an experiments record ({type(exc).__name__}: {exc}); "
+                          "expected {'about': ..., 'experiments': [{'name': ..., ...}]}") from None
     lines = ["## What was tried", "", f"From `{EXPERIMENTS_FILE}`: {record.get('about', '')}", ""]
-    for e in record.get("experiments", []):
+    for e in experiments:
         verdict = "kept" if e.get("kept") else "not kept"
         lines.append(f"- **{e['name']}** ({e.get('model', '')}; {verdict}). Change: `{e.get('change', '')}`. "
                      f"Validation ({e.get('val_split', '')}): {e.get('result', '')}")
@@ -384,6 +392,9 @@ def main(argv=None) -> int:
         write_card(args.results, args.out)
     except (OSError, json.JSONDecodeError, KeyError) as exc:
         print(f"error: {args.results}: cannot write the card ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {args.out}")
     return 0

@@ -191,6 +191,9 @@ def split_by_speaker(clips, seed: int = 0, fractions=DEFAULT_FRACTIONS, pinned=N
         u = speaker_fraction(clip.speaker, seed)
         name = "train" if u < edges[0] else "val" if u < edges[1] else "test"
         splits[name].append(clip)
+    present = {c.speaker for clips_ in splits.values() for c in clips_}
+    for speaker in sorted(set(pinned) - present):
+        log.warning("pinned speaker %r has no clips: nothing moved (is the name right?)", speaker)
     return splits
 
 

@@ -658,7 +658,6 @@ def choose_threshold_from_curve(
     max_fa_count: int | None = DEFAULT_MAX_FA_COUNT,
     margin_logit: float = DEFAULT_THRESHOLD_MARGIN_LOGIT,
     max_margin_frr_cost: float = DEFAULT_MARGIN_FRR_COST,
-    pinned: dict | None = None,
 ) -> ThresholdChoice:
     """Pick the recommended threshold from a validation curve.
 
