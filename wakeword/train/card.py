@@ -250,7 +250,7 @@ def _experiment_lines(card_dir: Path) -> list[str]:
         verdict = "kept" if e.get("kept") else "not kept"
         lines.append(f"- **{e['name']}** ({e.get('model', '')}; {verdict}). Change: `{e.get('change', '')}`. "
                      f"Validation ({e.get('val_split', '')}): {e.get('result', '')}")
-        for key, label in (("train", "Train"), ("baseline_train", "Compared with"), ("evaluate", "Compared by")):
+        for key, label in (("train", "Train"), ("baseline_train", "Compared with"), ("evaluate", "Compared by"), ("seed_check", "Seed check")):
             if e.get(key):
                 lines.append(f"  - {label}: `{e[key]}`")
     return lines + [""]
