@@ -305,3 +305,18 @@ def test_score_cache_key_ignores_threshold_but_not_normalisation(tmp_path):
     ev.save_scores(key, ws)
     back = ev.load_scores(key)
     np.testing.assert_array_equal(back.scores, ws.scores) and np.testing.assert_array_equal(back.ends, ws.ends)
+
+
+def test_by_speaker_splits_the_frr_between_a_group_and_the_rest():
+    from wakeword.train.by_speaker import group_frr
+
+    sets, ms = synthetic_sets_and_scores()
+    audio = sets.keyword_trials["clean"]
+    n = len(audio.events)
+    low_half = np.arange(n) < n // 2  # the trials with the lower peaks
+    t = 0.7
+    own, rest = group_frr(ms, audio, t, low_half, "stop")
+    overall = ev.frr_at(ms.keyword_trials["clean"], audio, t, ms.settings, ms.window_s, "stop")
+    assert own > rest
+    assert (own * low_half.sum() + rest * (~low_half).sum()) / n == pytest.approx(overall)
+    assert group_frr(ms, audio, 0.01, low_half, "stop") == (0.0, 0.0)
