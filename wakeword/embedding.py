@@ -304,9 +304,7 @@ class FeatureModels:
             log.warning("the embedding model cannot run %d embeddings in one call (%s); using smaller calls", span, exc)
             self._emb_by_span.pop(span, None)
             return False
-        step, w = p.embedding_step_mel_frames, p.mel_frames_per_embedding
-        single = np.concatenate([self._embed_span(probe[i * step : i * step + w], 1) for i in range(span)])
-        if not np.array_equal(joint, single):
+        if not np.array_equal(joint, self.embed(_mel_windows(probe, p))):
             log.warning("the embedding model's %d-embedding calls differ from single calls; using smaller calls", span)
             self._emb_by_span.pop(span, None)
             return False

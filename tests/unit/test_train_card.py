@@ -48,6 +48,11 @@ def test_card_figures_come_from_the_results_file(tmp_path):
     assert "![DET curve](det.png)" in card and (tmp_path / "det.png").stat().st_size > 1000
     assert "CC BY 4.0" in card and "Warden" in card
     assert "## What was tried" not in card  # no experiments.json beside this card
+    assert "pinned to" not in card
+    results["sets"]["pinned"] = {"felixchenfy": "train"}
+    (tmp_path / "r.json").write_text(json.dumps(results))
+    write_card(tmp_path / "r.json", tmp_path / "README.md")
+    assert "### Split (by speaker, seed 0, felixchenfy pinned to train;" in (tmp_path / "README.md").read_text()
     (tmp_path / "experiments.json").write_text(json.dumps({"about": "one seed each", "experiments": [
         {"name": "TTS voices", "model": "ours", "kept": False, "change": "--tts", "val_split": "seed 0",
          "result": "84.0 % against 59.8 %", "train": "wakeword-train --tts --out runs/x"}]}))

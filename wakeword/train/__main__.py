@@ -74,8 +74,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--runs", type=Path, default=Path("runs"), help="where the float model and report go (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of augmentation, initialisation and shuffling")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the speaker split (evaluation uses 0)")
-    p.add_argument("--pin", action="append", metavar="SPEAKER=SIDE", help="put a speaker on a fixed side of the split (repeatable)")
-    p.add_argument("--augment", action="append", metavar="KEY=VALUE", help="override an augmentation setting (JSON value, repeatable)")
+    add_data_arguments(p)
     p.add_argument("--epochs", type=int, default=None, help="epochs of the first stage (default 12, tiny 1)")
     p.add_argument("--finetune-epochs", type=int, default=None, help="epochs after each mining round (default 5, tiny 1)")
     p.add_argument("--mining-rounds", type=int, default=None, help="hard-negative mining rounds (default 3, tiny 1)")
@@ -115,6 +114,12 @@ def resolve_sizes(args) -> dict:
         negatives=144 if tiny else 90000,
     )
     return {k: (getattr(args, k) if getattr(args, k) is not None else v) for k, v in defaults.items()}
+
+
+def add_data_arguments(p: argparse.ArgumentParser) -> None:
+    """--pin and --augment, read back by data_options (both trainers)."""
+    p.add_argument("--pin", action="append", metavar="SPEAKER=SIDE", help="put a speaker on a fixed side of the split (repeatable)")
+    p.add_argument("--augment", action="append", metavar="KEY=VALUE", help="override an augmentation setting (JSON value, repeatable)")
 
 
 def data_options(args, prog: str) -> tuple[dict, AugmentSettings] | None:

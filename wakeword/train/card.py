@@ -256,6 +256,12 @@ def _experiment_lines(card_dir: Path) -> list[str]:
     return lines + [""]
 
 
+def _pins_text(sets_info: dict) -> str:
+    """', speaker pinned to side, ...' for a split made with --pin ('' without pins)."""
+    pins = sets_info.get("pinned") or {}
+    return "".join(f", {speaker} pinned to {side}" for speaker, side in sorted(pins.items()))
+
+
 def _cache_note(results: dict) -> str:
     cached = {m["name"]: len(m.get("scores_from_cache", [])) for m in results["models"] if m.get("scores_from_cache")}
     if not cached:
@@ -314,7 +320,8 @@ def render_card(results: dict, results_path: Path, card_path: Path) -> str:
         "Synthetic (text-to-speech) keyword clips, if the sidecar lists them below, were used for training only; "
         "validation and test hold real recordings only.",
         "",
-        f"### Split (by speaker, seed {s['split_seed']}; noise files are not split: '{', '.join(s['held_out_noise'])}' is held out of training)",
+        f"### Split (by speaker, seed {s['split_seed']}{_pins_text(s)}; noise files are not split: "
+        f"'{', '.join(s['held_out_noise'])}' is held out of training)",
         "",
         _md_table(split_rows(results)),
         "",

@@ -40,6 +40,7 @@ from ..sidecar import TriggerDefaults, save_sidecar
 from . import augment
 from . import data as datamod
 from .examples import AUG_RATE_HZ, RIR_BANK_SIZE, AudioStore, AugmentSettings, WindowFactory
+from .__main__ import add_data_arguments, data_options
 from .featureset import cache_key, cached
 from .validation import negative_stream
 
@@ -315,8 +316,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output prefix: PREFIX.tflite and PREFIX.json (default %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split-seed", type=int, default=0, help="seed of the speaker split (evaluation uses 0)")
-    p.add_argument("--pin", action="append", metavar="SPEAKER=SIDE", help="put a speaker on a fixed side of the split (repeatable)")
-    p.add_argument("--augment", action="append", metavar="KEY=VALUE", help="override an augmentation setting (JSON value, repeatable)")
+    add_data_arguments(p)
     p.add_argument("--positives", type=int, default=None, help="augmented keyword windows (default 6000)")
     p.add_argument("--negatives", type=int, default=None, help="augmented negative windows (default 12000)")
     p.add_argument("--noisy-windows", type=int, default=None,
@@ -390,8 +390,6 @@ def rethreshold(model_path: Path, data_root: Path, keyword: str, split_seed: int
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from .__main__ import data_options
-
     options = data_options(args, "python -m wakeword.train.embedding_head")
     if options is None:
         return 2

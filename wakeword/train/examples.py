@@ -231,9 +231,11 @@ class WindowFactory:
         beds = list(settings.bed_mix)
         bed_w = np.asarray([settings.bed_mix[k] for k in beds], dtype=np.float64)
         self._bed_kinds, self._bed_cdf = beds, np.cumsum(bed_w / bed_w.sum())
-        self._pos_p = {
-            "real": store.speaker_weights(store.real_keyword_idx, settings.speaker_balance) if len(store.real_keyword_idx) else None,
-            "tts": store.speaker_weights(store.tts_keyword_idx, settings.speaker_balance) if len(store.tts_keyword_idx) else None,
+        # cumulative draw weights of the real and synthetic keyword clips (speaker_balance only)
+        self._pos_cdf = {
+            name: np.cumsum(store.speaker_weights(idx, settings.speaker_balance))
+            for name, idx in (("real", store.real_keyword_idx), ("tts", store.tts_keyword_idx))
+            if settings.speaker_balance and len(idx)
         }
 
     # -- pieces -------------------------------------------------------------------------
@@ -263,7 +265,7 @@ class WindowFactory:
         use_tts = len(st.tts_keyword_idx) and (self.rng.random() < self.s.tts_share or not len(st.real_keyword_idx))
         pool = st.tts_keyword_idx if use_tts else st.real_keyword_idx
         if self.s.speaker_balance:
-            cdf = np.cumsum(self._pos_p["tts" if use_tts else "real"])
+            cdf = self._pos_cdf["tts" if use_tts else "real"]
             i = int(pool[min(len(pool) - 1, int(np.searchsorted(cdf, self.rng.random(), side="right")))])
         else:  # uniform: the same draws as before speaker weighting existed
             i = int(pool[int(self.rng.integers(len(pool)))])
@@ -326,13 +328,11 @@ class WindowFactory:
             canvas = augment.reverberate(canvas, self._pick(self.rirs))
         if speech_rms <= 0:
             speech_rms = augment.rms(canvas) or 0.05
-        before_noise_peak = float(np.max(np.abs(canvas)))
+        # "speech": the level is set on the peak before the noise (a loud knock over a word may clip)
+        speech_peak = float(np.max(np.abs(canvas))) if self.s.level_reference == "speech" else 0.0
         if self.rng.random() < self.s.p_noise:
             canvas = augment.mix_at_snr(canvas, self._bed(), float(self.rng.uniform(*self.s.snr_db_range)), speech_rms)
-        if self.s.level_reference == "speech" and before_noise_peak > 0:
-            peak = before_noise_peak  # the noise's own peaks may clip: a loud knock over a word
-        else:
-            peak = float(np.max(np.abs(canvas))) or 1.0
+        peak = speech_peak or float(np.max(np.abs(canvas))) or 1.0
         out = canvas * (augment.db_to_gain(self.rng.uniform(*self.s.peak_dbfs_range)) / peak)
         if self.rng.random() >= self.s.p_digital_silence:
             floor = augment.db_to_gain(self.rng.uniform(*self.s.floor_dbfs_range))
