@@ -49,6 +49,12 @@ def test_card_figures_come_from_the_results_file(tmp_path):
     assert "CC BY 4.0" in card and "Warden" in card
     assert "## What was tried" not in card  # no experiments.json beside this card
     assert "pinned to" not in card
+    assert "apt-get install" not in card  # no synthetic voices in this model's training
+    model["training"]["data"] = {"tts": {"enabled": True, "voices": 189}}
+    (tmp_path / "r.json").write_text(json.dumps(results))
+    write_card(tmp_path / "r.json", tmp_path / "README.md")
+    assert "# synthetic voices (--tts) need every engine and voice: apt-get install espeak-ng flite festival festvox-" in (
+        tmp_path / "README.md").read_text()
     results["sets"]["pinned"] = {"felixchenfy": "train"}
     (tmp_path / "r.json").write_text(json.dumps(results))
     write_card(tmp_path / "r.json", tmp_path / "README.md")

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError
+from .tts import DEBIAN_PACKAGES as TTS_PACKAGES
 from .evaluate import (
     PLOT_MIN_THRESHOLD,
     TARGET_FA_PER_HOUR,
@@ -343,6 +344,8 @@ def render_card(results: dict, results_path: Path, card_path: Path) -> str:
         "",
         "```sh",
     ]
+    if any(training_value(m.get("training") or {}, [("data", "tts", "enabled")]) for m in results["models"]):
+        lines.append(f"# synthetic voices (--tts) need every engine and voice: apt-get install {' '.join(TTS_PACKAGES)}")
     for m in results["models"]:
         cmd = training_value(m.get("training") or {}, TRAINING_COMMAND_KEYS)
         lines.append(f"# {m['name']}: " + (cmd if cmd else "(no training command recorded in its sidecar)"))

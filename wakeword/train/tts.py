@@ -54,6 +54,14 @@ FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
 FLITE_STRETCHES = (0.8, 1.0, 1.25)
 FLITE_F0_MEANS_HZ = (None, 90, 140, 200)
 FESTIVAL_VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
+#: the Debian package of each festival voice (festival itself installs none of them)
+FESTIVAL_VOICE_PACKAGES = {
+    "kal_diphone": "festvox-kallpc16k",
+    "ked_diphone": "festvox-kdlpc16k",
+    "cmu_us_slt_arctic_hts": "festvox-us-slt-hts",
+}
+#: every Debian package the full voice grid needs; the model card's Reproduce section names them
+DEBIAN_PACKAGES = ("espeak-ng", "flite", "festival", *FESTIVAL_VOICE_PACKAGES.values())
 FESTIVAL_STRETCHES = (0.85, 1.0, 1.2)
 
 
@@ -98,14 +106,20 @@ def voice_grid(rng: np.random.Generator, n_espeak: int) -> list[Voice]:
             for stretch in FLITE_STRETCHES:
                 for f0 in FLITE_F0_MEANS_HZ:
                     voices.append(Voice("flite", v, stretch, f0))
+    missing = sorted({"espeak-ng", "flite", "festival"} - set(engines))
     if "festival" in engines:
         for v in FESTIVAL_VOICES:
             if _festival_voice_installed(v):
                 for stretch in FESTIVAL_STRETCHES:
                     voices.append(Voice("festival", v, stretch, None))
-    missing = sorted({"espeak-ng", "flite", "festival"} - set(engines))
+            else:
+                missing.append(FESTIVAL_VOICE_PACKAGES[v])
     if missing:
-        log.info("text-to-speech engines not installed, skipped: %s", ", ".join(missing))
+        # a smaller voice grid trains a different model: say so loudly, not in an info line
+        log.warning(
+            "text-to-speech: %s not installed, skipped; the shipped models used all of them "
+            "(apt-get install %s)", ", ".join(missing), " ".join(DEBIAN_PACKAGES),
+        )
     return voices
 
 
