@@ -185,7 +185,7 @@ def configure_tensorflow(seed: int, threads: int):
     return keras
 
 
-def build_head(input_shape: tuple[int, int], kind: str = "conv"):
+def build_head(input_shape: tuple[int, int], kind: str = "conv", name: str | None = None):
     """(batch, 16, 96) normalised embeddings -> (batch, 1) keyword logit.
 
     "dense": two dense layers on the flattened window; "conv": two temporal convolutions, the
@@ -214,7 +214,7 @@ def build_head(input_shape: tuple[int, int], kind: str = "conv"):
     else:
         raise ValueError(f"unknown head {kind!r} (expected one of {HEADS})")
     outputs = layers.Dense(1, name="keyword_logit")(x)
-    return keras.Model(inputs, outputs, name=f"embedding_head_{kind}")
+    return keras.Model(inputs, outputs, name=f"embedding_head_{name or kind}")
 
 
 def macs_per_window(model) -> int:
@@ -264,25 +264,35 @@ def mine(model, pool_windows: np.ndarray, mean, std, max_windows: int) -> tuple[
     return ((pool_windows[np.sort(order)] - mean) / std).astype(np.float32), summary
 
 
-def train_head(keras, kind: str, Xn, y, pool, mean, std, sizes: dict, seed: int, pos_weight: float):
+def train_head(keras, kind: str, Xn, y, pool, mean, std, sizes: dict, seed: int, pos_weight: float, name: str | None = None):
     """Build and train one head, with rounds of hard-negative mining on the stream pool.
 
     Xn float32 (n, 16, 96) normalised windows, y float32 (n,) labels; pool: raw stream windows.
     Returns (keras model, losses per stage, mining summaries).
     """
     keras.utils.set_random_seed(seed)
-    model = build_head(Xn.shape[1:], kind)
+    model = build_head(Xn.shape[1:], kind, name)
     losses = {"stage1": fit(keras, model, Xn, y, sizes["epochs"], 1e-3, seed, pos_weight)}
     mining = []
     for r in range(sizes["mining_rounds"]):
         W, summary = mine(model, pool, mean, std, max_windows=max(16, sizes["negatives"] // 2))
-        print(f"  {kind} mining round {r + 1}: {summary}")
+        print(f"  {name or kind} mining round {r + 1}: {summary}")
         mining.append(summary)
         if len(W):
             Xn = np.concatenate((Xn, W))
             y = np.concatenate((y, np.zeros(len(W), np.float32)))
         losses[f"finetune{r + 1}"] = fit(keras, model, Xn, y, sizes["finetune_epochs"], 3e-4, seed + r + 1, pos_weight)
     return model, losses, mining
+
+
+def head_plan(head: str, head_seeds: int, seed: int) -> list[tuple[str, str, int]]:
+    """(name, kind, seed) of every head to train. Repeat j of a kind gets seed + 1000 j, so that
+    --head-seeds 1 trains exactly the heads it always did (dense seed+0, conv seed+100)."""
+    if head_seeds < 1:
+        raise ValueError(f"--head-seeds must be at least 1, not {head_seeds}")
+    kinds = ENSEMBLE_HEADS if head == "ensemble" else (head,)
+    return [(kind if j == 0 else f"{kind}_{j}", kind, seed + 100 * i + 1000 * j)
+            for j in range(head_seeds) for i, kind in enumerate(kinds)]
 
 
 def average_logits(keras, heads: list, input_shape: tuple[int, int]):
@@ -328,6 +338,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--mining-rounds", type=int, default=None, help="hard-negative mining rounds (default 2)")
     p.add_argument("--pos-weight", type=float, default=1.0, help="loss weight of keyword windows (default %(default)s)")
     p.add_argument("--head", choices=HEADS, default="ensemble", help="head architecture (default %(default)s)")
+    p.add_argument("--head-seeds", type=int, default=1, metavar="K",
+                   help="train each head K times with different seeds on the same windows and average all their "
+                        "logits (K times the head's size and cost; default %(default)s)")
     p.add_argument("--smoothing-windows", type=int, default=None, help="trigger smoothing written to the sidecar (default 1)")
     p.add_argument("--tts", action=argparse.BooleanOptionalAction, default=True, help="add synthetic voices to training")
     p.add_argument("--tts-cache", type=Path, default=None, help="TTS wav cache (default ~/.cache/wakeword-tts)")
@@ -394,6 +407,9 @@ def main(argv=None) -> int:
     if options is None:
         return 2
     pins, settings = options
+    if args.head_seeds < 1:
+        print(f"python -m wakeword.train.embedding_head: --head-seeds must be at least 1, not {args.head_seeds}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.rethreshold is not None:
         rethreshold(args.rethreshold, args.data, args.keyword, args.split_seed, args.smoothing_windows, pins)
@@ -464,12 +480,11 @@ def main(argv=None) -> int:
     keras = configure_tensorflow(args.seed, args.threads)
     train_started = time.monotonic()
     Xn = ((X_all - mean) / std).astype(np.float32)
-    kinds = ENSEMBLE_HEADS if args.head == "ensemble" else (args.head,)
     heads, losses, mining = [], {}, {}
-    for i, kind in enumerate(kinds):
-        head, head_losses, head_mining = train_head(keras, kind, Xn, y_all, pool, mean, std, sizes, args.seed + 100 * i, args.pos_weight)
+    for key, kind, seed in head_plan(args.head, args.head_seeds, args.seed):
+        head, head_losses, head_mining = train_head(keras, kind, Xn, y_all, pool, mean, std, sizes, seed, args.pos_weight, key)
         heads.append(head)
-        losses[kind], mining[kind] = head_losses, head_mining
+        losses[key], mining[key] = head_losses, head_mining
     model = heads[0] if len(heads) == 1 else average_logits(keras, heads, (params.window_frames, params.feature_dim))
     n_mined = {k: sum(m["kept"] for m in v) for k, v in mining.items()}
     train_s = time.monotonic() - train_started
@@ -503,7 +518,7 @@ def main(argv=None) -> int:
         },
         "settings": {"seed": args.seed, "sizes": sizes, "augment": asdict(settings), "pos_weight": args.pos_weight,
                      "optimizer": "Adam, cosine decay, 1e-3 then 3e-4", "batch": BATCH, "tiny": bool(args.tiny),
-                     "head": args.head},
+                     "head": args.head, "head_seeds": args.head_seeds},
         "figures": {"params": int(model.count_params()), "training_s": round(train_s, 1), "feature_s": round(feature_s, 1),
                     "losses": losses, "mining": mining,
                     "macs_per_window": macs_per_window(model)},
