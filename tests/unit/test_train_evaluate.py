@@ -320,3 +320,29 @@ def test_by_speaker_splits_the_frr_between_a_group_and_the_rest():
     assert own > rest
     assert (own * low_half.sum() + rest * (~low_half).sum()) / n == pytest.approx(overall)
     assert group_frr(ms, audio, 0.01, low_half, "stop") == (0.0, 0.0)
+
+
+def test_evaluation_refuses_a_split_that_would_test_a_model_on_its_training_speakers(tmp_path, capsys):
+    """A model trained with a speaker pinned to train, or on another split seed, is refused on
+    val/test unless the evaluation splits the same way; its sidecar says how it was trained."""
+    root = Path(__file__).resolve().parents[2]
+    model = tmp_path / "pinned.tflite"
+    model.write_bytes((root / "models" / "stop.tflite").read_bytes())
+    sidecar = json.loads((root / "models" / "stop.json").read_text())
+    sidecar["model_file"] = model.name
+    sidecar["training"]["data"]["pinned"] = {"felixchenfy": "train", "someone": "val"}
+    model.with_suffix(".json").write_text(json.dumps(sidecar))
+    plain = [(None, root / "models" / "stop.tflite")]
+
+    ev.check_training_split(plain, "val", 0, {})
+    ev.check_training_split(plain + [("p", model)], "val", 0, {"felixchenfy": "train"})
+    ev.check_training_split(plain + [("p", model)], "train", 0, {})
+    with pytest.raises(ev.ConfigError, match="trained with felixchenfy pinned to train; give evaluate --pin felixchenfy=train"):
+        ev.check_training_split(plain + [("p", model)], "test", 0, {})
+    with pytest.raises(ev.ConfigError, match="--split-seed 0; evaluating it with --split-seed 1"):
+        ev.check_training_split(plain, "val", 1, {})
+
+    assert ev.main(["--split", "val", "--model", str(model), "--data", str(tmp_path / "none"), "--out", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and "felixchenfy" in err
+    assert not (tmp_path / "r.json").exists()

@@ -51,6 +51,7 @@ from ..config import TriggerConfig, resolve_trigger_settings
 from ..detector import Pipeline, TriggerSettings, build_trigger
 from ..errors import ConfigError, WakewordError
 from ..model import load_model
+from ..sidecar import load_sidecar, sidecar_path_for
 from .data import (
     KIND_COMMAND,
     KIND_KEYWORD,
@@ -1261,6 +1262,30 @@ def print_report(results: dict, out=sys.stdout) -> None:
             print(f"{m['name']}: solo clips that fired: " + ", ".join(f"{k} {v}" for k, v in p["solo_fa_by_label"].items()), file=out)
 
 
+def check_training_split(models: list[tuple[str | None, Path]], split: str, split_seed: int, pinned: dict) -> None:
+    """ConfigError if a model's training may have heard speakers of the evaluated split.
+
+    Its sidecar records the split it was trained on: another --split-seed, or a speaker pinned to
+    train that this evaluation does not pin there too, would put training speakers into `split`
+    (training-side figures are exempt). Models without a training record are not checked."""
+    if split == "train":
+        return
+    for _name, path in models:
+        try:
+            spec = load_sidecar(sidecar_path_for(path))
+        except WakewordError:
+            continue  # scoring reports a missing or bad sidecar in its own words
+        data = (spec.training or {}).get("data") or {}
+        seed = data.get("split_seed")
+        if seed is not None and int(seed) != split_seed:
+            raise ConfigError(f"{path} was trained on the split with --split-seed {seed}; evaluating it with "
+                              f"--split-seed {split_seed} would test it on its own training speakers")
+        for speaker, side in sorted((data.get("pinned") or {}).items()):
+            if side == "train" and pinned.get(speaker) != "train":
+                raise ConfigError(f"{path} was trained with {speaker} pinned to train; give evaluate "
+                                  f"--pin {speaker}=train too, or its {split} figures include training speech")
+
+
 def parse_model_arg(text: str) -> tuple[str | None, Path]:
     """'name=path' or 'path' -> (name or None, path)."""
     if "=" in text:
@@ -1304,8 +1329,10 @@ def main(argv=None) -> int:
             pinned = parse_pins(args.pin)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+        models = [parse_model_arg(m) for m in args.model]
+        check_training_split(models, args.split, args.split_seed, pinned)
         results = evaluate(
-            [parse_model_arg(m) for m in args.model],
+            models,
             data_root=args.data,
             split=args.split,
             keyword=args.keyword,
