@@ -474,21 +474,18 @@ def main(argv=None) -> int:
     threshold_info = {"value": threshold, "rule": f"trainer's pick: lowest threshold with <= {TARGET_FA_PER_HOUR} FA/h on "
                       f"{val_float['stream_hours']} h of remixed validation negatives (float model)"}
     if args.choose_threshold and not args.tiny:
-        try:
-            from .evaluate import choose_threshold
+        from .evaluate import choose_threshold
 
-            choice = choose_threshold(model_path, data_root=args.data, split="val", keyword=args.keyword, split_seed=args.split_seed,
-                                      pinned=pins)
-            choice_dict = choice.to_dict() if hasattr(choice, "to_dict") else asdict(choice)
-            training["threshold_choice"] = choice_dict
-            print(f"  evaluate.choose_threshold: {choice_dict}")
-            if getattr(choice, "met", True):
-                threshold = float(choice.threshold)
-                threshold_info = {**choice_dict, "value": threshold}
-            else:
-                threshold_info["evaluate_choice_not_met"] = choice_dict
-        except Exception as exc:  # noqa: BLE001 - the colleague's module may still be changing; keep our pick
-            log.warning("evaluate.choose_threshold failed (%s: %s); keeping the trainer's threshold %.3f", type(exc).__name__, exc, threshold)
+        choice = choose_threshold(model_path, data_root=args.data, split="val", keyword=args.keyword, split_seed=args.split_seed,
+                                  pinned=pins)
+        choice_dict = choice.to_dict()
+        training["threshold_choice"] = choice_dict
+        print(f"  evaluate.choose_threshold: {choice_dict}")
+        if choice.met:
+            threshold = float(choice.threshold)
+            threshold_info = {**choice_dict, "value": threshold}
+        else:
+            threshold_info["evaluate_choice_not_met"] = choice_dict
     figures["threshold"] = threshold_info
     figures["int8_vs_float_at_shipped_threshold"] = {
         "float": row_at(val_float["trigger_grid"][key_best], threshold),
