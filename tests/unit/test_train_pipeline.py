@@ -103,3 +103,29 @@ def test_tiny_model_runs_in_the_streaming_pipeline_on_audio(tiny_run):
     # a 0.985 s window every 100 ms over 3 s of audio
     assert pipe.windows_scored == len(scores) >= 19
     assert np.all((scores >= 0) & (scores <= 1))
+
+
+def test_same_seed_gives_the_same_bytes_and_an_ensemble_averages_its_members(tmp_path, tiny_run):
+    """Two --tiny --ensemble 2 runs from one seed write byte-identical models; the ensemble is
+    two networks (twice the parameters of the single run) whose logits are averaged."""
+    from wakeword.train.__main__ import main
+
+    data = make_synthetic_corpus(tmp_path / "data")
+    outputs = []
+    for run in ("a", "b"):
+        prefix = tmp_path / run / "stop"
+        argv = ["--data", str(data), "--tiny", "--no-tts", "--out", str(prefix), "--runs", str(tmp_path / run / "runs"),
+                "--cache", str(tmp_path / run / "cache"), "--workers", "1", "--seed", "3", "--ensemble", "2"]
+        assert main(argv) == 0
+        outputs.append(prefix)
+    a, b = (p.with_suffix(".tflite").read_bytes() for p in outputs)
+    assert a == b
+    spec = load_sidecar(outputs[0].with_suffix(".json"))
+    single = load_sidecar(tiny_run[0].with_suffix(".json"))
+    assert spec.training["settings"]["ensemble"] == 2
+    assert spec.training["figures"]["params"] == 2 * single.training["figures"]["params"]
+    assert {"member0_stage1", "member1_stage1"} <= set(spec.training["figures"]["losses"])
+    model = load_model(outputs[0].with_suffix(".tflite"))
+    x = np.random.default_rng(4).standard_normal((3, *model.spec.input_shape[1:])).astype(np.float32)
+    assert model.predict(x).shape == (3, 1)
+    assert main(["--ensemble", "0", "--data", str(data), "--out", str(tmp_path / "x")]) == 2

@@ -83,6 +83,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--positives", type=int, default=None, help="augmented keyword windows (default 20000)")
     p.add_argument("--negatives", type=int, default=None, help="augmented negative windows (default 90000)")
     p.add_argument("--width", type=int, default=None, help="channels of ours' convolutions (default 64)")
+    p.add_argument("--ensemble", type=int, default=1, metavar="K",
+                   help="train K networks (seeds SEED, SEED+1000, ...) on the same features, each mining its own hard "
+                        "negatives, and export the mean of their logits as one model (K times the size; default %(default)s)")
     p.add_argument("--spec-augment", action=argparse.BooleanOptionalAction, default=True,
                    help="mask random frame spans and coefficient bands afresh each epoch")
     p.add_argument("--label-smoothing", type=float, default=0.0, help="binary cross-entropy label smoothing")
@@ -145,11 +148,15 @@ def tiny_subset(splits: dict, keyword_per_split: int = 8, others_per_split: int 
 
 
 def configure_tensorflow(seed: int, threads: int):
-    """Import TensorFlow quietly, seeded and deterministic; return (tf, keras)."""
+    """Import TensorFlow quietly, seeded and deterministic; return (tf, keras).
+
+    clear_session resets Keras's layer-name counters, which end up in the .tflite: without it a
+    second training run in one process writes different bytes for the same weights."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
     import keras
 
+    keras.backend.clear_session()
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     keras.utils.set_random_seed(seed)
@@ -188,6 +195,28 @@ def keras_predictor(model):
         return model(x, training=False)
 
     return lambda X: run(X).numpy().reshape(-1)
+
+
+def train_network(keras, arch, model, Xn, y, train_store, sizes: dict, seed: int, masks, label_smoothing: float, mean, std):
+    """First stage, then rounds of hard-negative mining on the train stream and fine-tuning.
+
+    Returns (losses per stage, mining summaries, Xn and y with this network's mined negatives)."""
+    losses = {"stage1": train_stage(keras, model, Xn, y, sizes["epochs"], 2e-3, seed, masks, label_smoothing)}
+    predict = keras_predictor(model)
+    mining = []
+    mine_rng = np.random.default_rng([seed, 21])
+    for round_index in range(sizes["mining_rounds"]):
+        W, summary = mine_hard_negatives(predict, arch, train_store, sizes["mining_hours"], mine_rng, mean, std,
+                                         max_windows=max(8, sizes["negatives"] // 6))
+        print(f"  mining round {round_index + 1}: {summary}")
+        mining.append(summary)
+        if len(W):
+            Xn = np.concatenate((Xn, reshape_for(arch, ((W - mean) / std).astype(np.float32))))
+            y = np.concatenate((y, np.zeros(len(W), np.float32)))
+        losses[f"finetune{round_index + 1}"] = train_stage(
+            keras, model, Xn, y, sizes["finetune_epochs"], 5e-4, seed + round_index + 1, masks, label_smoothing
+        )
+    return losses, mining, Xn, y
 
 
 def reshape_for(arch, X: np.ndarray) -> np.ndarray:
@@ -318,6 +347,9 @@ def main(argv=None) -> int:
     if options is None:
         return 2
     pins, settings = options
+    if args.ensemble < 1:
+        print(f"wakeword-train: --ensemble must be at least 1, not {args.ensemble}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     started = time.monotonic()
     sizes = resolve_sizes(args)
@@ -373,24 +405,28 @@ def main(argv=None) -> int:
     # -- training -----------------------------------------------------------------------------
     tf, keras = configure_tensorflow(args.seed, args.threads)
     train_started = time.monotonic()
-    model = arch.build(arch.input_shape, width=args.width) if args.width else arch.build(arch.input_shape)
-    Xn = reshape_for(arch, ((X - mean) / std).astype(np.float32))
-    print(f"model {arch.name}: {model.count_params()} parameters")
+    Xn0 = reshape_for(arch, ((X - mean) / std).astype(np.float32))
     masks = MASKS[arch.name] if args.spec_augment else None
-    losses = {"stage1": train_stage(keras, model, Xn, y, sizes["epochs"], 2e-3, args.seed, masks, args.label_smoothing)}
+    members, losses, mining = [], {}, []
+    for j in range(args.ensemble):
+        seed = args.seed + 1000 * j
+        if j:
+            keras.utils.set_random_seed(seed)  # member 0 keeps configure_tensorflow's seeding: --ensemble 1 is the old run
+        member = arch.build(arch.input_shape, width=args.width) if args.width else arch.build(arch.input_shape)
+        print(f"model {arch.name}" + (f" (ensemble member {j + 1}/{args.ensemble}, seed {seed})" if args.ensemble > 1 else "")
+              + f": {member.count_params()} parameters")
+        member_losses, member_mining, Xn_j, y_j = train_network(keras, arch, member, Xn0, y, train_store, sizes, seed, masks,
+                                                               args.label_smoothing, mean, std)
+        if j == 0:
+            Xn, y_final = Xn_j, y_j  # the representative dataset of the int8 export
+        members.append(member)
+        losses.update(member_losses if args.ensemble == 1 else {f"member{j}_{k}": v for k, v in member_losses.items()})
+        mining += member_mining
+    y = y_final
+    from .models import ensemble_models, logit_model
+
+    model, exported = (members[0], logit_model(members[0])) if args.ensemble == 1 else ensemble_models(members)
     predict = keras_predictor(model)
-    mining = []
-    mine_rng = np.random.default_rng([args.seed, 21])
-    for round_index in range(sizes["mining_rounds"]):
-        W, summary = mine_hard_negatives(predict, arch, train_store, sizes["mining_hours"], mine_rng, mean, std, max_windows=max(8, sizes["negatives"] // 6))
-        print(f"  mining round {round_index + 1}: {summary}")
-        mining.append(summary)
-        if len(W):
-            Xn = np.concatenate((Xn, reshape_for(arch, ((W - mean) / std).astype(np.float32))))
-            y = np.concatenate((y, np.zeros(len(W), np.float32)))
-        losses[f"finetune{round_index + 1}"] = train_stage(
-            keras, model, Xn, y, sizes["finetune_epochs"], 5e-4, args.seed + round_index + 1, masks, args.label_smoothing
-        )
     train_s = time.monotonic() - train_started
     print(f"training took {train_s:.0f} s")
 
@@ -408,9 +444,6 @@ def main(argv=None) -> int:
     args.runs.mkdir(parents=True, exist_ok=True)
     name = args.out.name
     rep = representative_windows(Xn, y, np.random.default_rng([args.seed, 31]))
-    from .models import logit_model
-
-    exported = logit_model(model)
     int8_bytes = to_tflite(exported, arch.input_shape, rep)
     float_bytes = to_tflite(exported, arch.input_shape, None)
     model.save(args.runs / f"{name}.keras")
@@ -431,11 +464,12 @@ def main(argv=None) -> int:
                     "near_miss_clips": sum(c.kind != datamod.KIND_KEYWORD for c in tts),
                     "voices": len({c.speaker for c in tts})},
             "store": train_store.summary(),
-            "windows": {"positives": int(sizes["positives"]), "negatives": int(sizes["negatives"]), "mined": int(len(y) - len(X))},
+            "windows": {"positives": int(sizes["positives"]), "negatives": int(sizes["negatives"]),
+                        "mined": int(sum(m["kept"] for m in mining))},
         },
         "settings": {
             "seed": args.seed, "sizes": sizes, "augment": asdict(settings), "optimizer": "Adam, cosine decay, 2e-3 then 5e-4",
-            "batch": 256, "tiny": bool(args.tiny), "width": args.width,
+            "batch": 256, "tiny": bool(args.tiny), "width": args.width, "ensemble": args.ensemble,
             "spec_augment_masks": list(masks) if masks else None, "label_smoothing": args.label_smoothing, "output": "logit (runtime applies the sigmoid)",
         },
         "figures": {
@@ -470,7 +504,7 @@ def main(argv=None) -> int:
     figures["runtime_cost"] = ms_per_window(model_path, arch)
     from .models import macs_per_window
 
-    figures["macs_per_window"] = int(macs_per_window(model))
+    figures["macs_per_window"] = int(sum(macs_per_window(m) for m in members))
     threshold_info = {"value": threshold, "rule": f"trainer's pick: lowest threshold with <= {TARGET_FA_PER_HOUR} FA/h on "
                       f"{val_float['stream_hours']} h of remixed validation negatives (float model)"}
     if args.choose_threshold and not args.tiny:

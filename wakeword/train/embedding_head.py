@@ -40,7 +40,7 @@ from ..sidecar import TriggerDefaults, save_sidecar
 from . import augment
 from . import data as datamod
 from .examples import AUG_RATE_HZ, RIR_BANK_SIZE, AudioStore, AugmentSettings, WindowFactory
-from .__main__ import add_data_arguments, data_options
+from .__main__ import add_data_arguments, configure_tensorflow, data_options
 from .featureset import cache_key, cached
 from .validation import negative_stream
 
@@ -170,19 +170,6 @@ def stream_windows(emb: np.ndarray, window_frames: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- the head
-
-
-def configure_tensorflow(seed: int, threads: int):
-    """Import TensorFlow quietly, seeded and deterministic; return keras."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
-    return keras
 
 
 def build_head(input_shape: tuple[int, int], kind: str = "conv", name: str | None = None):
@@ -477,7 +464,7 @@ def main(argv=None) -> int:
           f"({len(pool)} windows, {len(X_stream)} used as plain negatives) in {feature_s:.0f} s")
 
     # -- training ------------------------------------------------------------------------------
-    keras = configure_tensorflow(args.seed, args.threads)
+    keras = configure_tensorflow(args.seed, args.threads)[1]
     train_started = time.monotonic()
     Xn = ((X_all - mean) / std).astype(np.float32)
     heads, losses, mining = [], {}, {}

@@ -160,3 +160,22 @@ def logit_model(model):
     out = dense(last.input)
     dense.set_weights([kernel, bias])
     return keras.Model(model.inputs, out, name=f"{model.name}_logit")
+
+
+def ensemble_models(members: list):
+    """(probability model, logit model) averaging the members' logits: one input, one output.
+
+    The logit model is what gets exported (see logit_model); the probability model, its sigmoid,
+    is what validation and mining call."""
+    import keras
+
+    inputs = keras.Input(shape=members[0].input_shape[1:], name="features")
+    logits = []
+    for j, member in enumerate(members):
+        head = logit_model(member)
+        head.name = f"member{j}_logit"
+        logits.append(head(inputs))
+    mean_logit = keras.layers.Average(name="logit_mean")(logits)
+    exported = keras.Model(inputs, mean_logit, name="ensemble_logit")
+    probability = keras.Model(inputs, keras.layers.Activation("sigmoid", name="probability")(mean_logit), name="ensemble")
+    return probability, exported
