@@ -129,3 +129,23 @@ def test_same_seed_gives_the_same_bytes_and_an_ensemble_averages_its_members(tmp
     x = np.random.default_rng(4).standard_normal((3, *model.spec.input_shape[1:])).astype(np.float32)
     assert model.predict(x).shape == (3, 1)
     assert main(["--ensemble", "0", "--data", str(data), "--out", str(tmp_path / "x")]) == 2
+
+
+def test_ensemble_model_outputs_the_mean_of_its_members_logits():
+    import keras
+
+    from wakeword.train.models import ensemble_models
+
+    members = []
+    for seed in (1, 2):
+        keras.utils.set_random_seed(seed)
+        inputs = keras.Input(shape=(4, 3))
+        x = keras.layers.Flatten()(inputs)
+        members.append(keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(keras.layers.Dense(5)(x))))
+    probability, exported = ensemble_models(members)
+    x = np.random.default_rng(0).standard_normal((6, 4, 3)).astype(np.float32)
+    logits = [np.log(p / (1 - p)) for p in (m.predict(x, verbose=0) for m in members)]
+    mean = (logits[0] + logits[1]) / 2
+    assert not np.allclose(logits[0], logits[1], atol=1e-3)
+    np.testing.assert_allclose(exported.predict(x, verbose=0), mean, atol=1e-4)
+    np.testing.assert_allclose(probability.predict(x, verbose=0), 1 / (1 + np.exp(-mean)), atol=1e-5)
