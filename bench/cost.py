@@ -180,11 +180,12 @@ runpy.run_module('wakeword', run_name='__main__')
 """
 
 
-def dry_run_rss_mb(model_path: Path, audio: np.ndarray) -> float:
-    """Peak RSS (VmHWM) of `python -m wakeword --dry-run` on the bench audio, in MB."""
+def dry_run_rss_mb(model_path: Path, audio: np.ndarray, python: str = sys.executable) -> float:
+    """Peak RSS (VmHWM) of `python -m wakeword --dry-run` on the bench audio, in MB, run by the
+    interpreter `python` (this checkout's code, that environment's packages)."""
     with tempfile.TemporaryDirectory() as tmp:
         wav = write_wav(Path(tmp) / "bench.wav", audio, SOURCE_RATE_HZ, "pcm16")
-        r = subprocess.run([sys.executable, "-c", _CHILD, "--dry-run", str(wav), "--model", str(model_path), "--json"],
+        r = subprocess.run([python, "-c", _CHILD, "--dry-run", str(wav), "--model", str(model_path), "--json"],
                            check=True, capture_output=True, text=True, cwd=ROOT)
     kb = [int(l.split()[1]) for l in r.stderr.splitlines() if l.startswith("VMHWM_KB")]
     return kb[-1] / 1024.0
@@ -196,6 +197,10 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=10.0, help="minutes of bench audio (default 10)")
     ap.add_argument("--live-block-ms", type=int, action="append",
                     help="live block size(s) to measure, as config.yaml's audio.block_ms (default 100)")
+    ap.add_argument("--rss-python", default=sys.executable, metavar="PYTHON",
+                    help="interpreter whose packages the peak-RSS child uses (default: this one). The [train] extra "
+                         "pulls in Cython, which scipy then imports (about 8 MB): measure a runtime-only install, e.g. "
+                         "python3 -m venv /tmp/rt && /tmp/rt/bin/pip install '.[embedding]', with --rss-python /tmp/rt/bin/python")
     args = ap.parse_args()
     for ms in args.live_block_ms or []:
         if not 10 <= ms <= 1000:
@@ -211,7 +216,7 @@ def main() -> int:
         cost = dry_run_cost(model, audio)
         seed = seed_cost(model, audio)
         lives = [live_cost(model, audio, ms / 1000.0) for ms in (args.live_block_ms or [int(LIVE_BLOCK_S * 1000)])]
-        rss = dry_run_rss_mb(path, audio)
+        rss = dry_run_rss_mb(path, audio, args.rss_python)
         spec = model.spec
         print(f"\n{path.name} ({model.backend}, {spec.frontend.sample_rate_hz} Hz, input {list(spec.input_shape)} "
               f"{spec.input_dtype}, {path.stat().st_size / 1024:.1f} KB, hop {spec.trigger.hop_s * 1000:.0f} ms)")
@@ -223,7 +228,7 @@ def main() -> int:
         for live in lives:
             print(f"  live {live['block_ms']:.0f} ms blocks: total {live['cpu_s_per_hour']:6.2f} CPU-s/audio-h; per block p50 "
                   f"{live['p50_ms']:.2f} ms, p99 {live['p99_ms']:.2f} ms, max {live['max_ms']:.2f} ms")
-        print(f"  peak RSS of wakeword --dry-run: {rss:.1f} MB")
+        print(f"  peak RSS of wakeword --dry-run: {rss:.1f} MB ({args.rss_python})")
     return 0
 
 

@@ -159,7 +159,14 @@ def list_devices() -> int:
 
 def check_config(args) -> int:
     config, model, settings = _load(args)
+    from .daemon import capture_block_ms
+
     print(f"config: {config.source}: OK")
+    dev = config.audio
+    device = "default" if dev.device is None else dev.device
+    rate = f"{dev.sample_rate_hz} Hz" if dev.sample_rate_hz else "the device's rate"
+    block = "" if dev.block_ms is not None else " (the model's default)"
+    print(f"audio: device {device}, {rate}, {capture_block_ms(config, model)} ms blocks{block}")
     print(f"model: {model.path} ({model.backend}, input {list(model.spec.input_shape)} {model.input_dtype}, "
           f"{model.spec.sample_rate_hz} Hz)")
     print("trigger: " + ", ".join(f"{k}={v:.3f}" for k, v in settings.thresholds.items())

@@ -42,7 +42,7 @@ class AudioConfig:
 
     device: int | str | None = None
     sample_rate_hz: int | None = None
-    block_ms: int = 100
+    block_ms: int | None = None  # None: the model's front end decides (frontend.default_block_ms)
     channels: int = 1
     buffer_s: float = 5.0
     stall_timeout_s: float = 3.0
@@ -137,7 +137,7 @@ def _audio(c: _Checker, raw) -> AudioConfig:
     return AudioConfig(
         device=device,
         sample_rate_hz=c.number(raw.get("sample_rate_hz", d.sample_rate_hz), "audio.sample_rate_hz", 4000, 384000, integer=True, allow_none=True),
-        block_ms=c.number(raw.get("block_ms", d.block_ms), "audio.block_ms", 10, 1000, integer=True),
+        block_ms=c.number(raw.get("block_ms", d.block_ms), "audio.block_ms", 10, 1000, integer=True, allow_none=True),
         channels=c.number(raw.get("channels", d.channels), "audio.channels", 1, 32, integer=True),
         buffer_s=c.number(raw.get("buffer_s", d.buffer_s), "audio.buffer_s", 0.5, 60),
         stall_timeout_s=c.number(raw.get("stall_timeout_s", d.stall_timeout_s), "audio.stall_timeout_s", 0.5, 600),

@@ -20,6 +20,7 @@ from .audio import MicrophoneSource, rescan_devices
 from .config import Config
 from .detector import Pipeline, TriggerSettings
 from .errors import AudioDeviceError
+from .frontend import default_block_ms
 from .model import TfliteModel
 from .notify import SystemdNotifier
 from .trigger import Detection
@@ -31,6 +32,12 @@ JOIN_TIMEOUT_S = 5.0
 #: Extra time a freshly opened device gets to deliver its first block: PulseAudio's ALSA
 #: plugin takes about 2 s, some USB microphones longer.
 FIRST_BLOCK_GRACE_S = 5.0
+
+
+def capture_block_ms(config: Config, model: TfliteModel) -> int:
+    """audio.block_ms, or the model's front end's default when it is null."""
+    block = config.audio.block_ms
+    return block if block is not None else default_block_ms(model.spec.frontend)
 
 
 @dataclass
@@ -75,12 +82,16 @@ class Daemon:
 
     # ------------------------------------------------------------------ lifecycle
 
+    @property
+    def block_ms(self) -> int:
+        return capture_block_ms(self.config, self.model)
+
     def open_source(self) -> MicrophoneSource:
         a = self.config.audio
         source = MicrophoneSource(
             device=a.device,
             sample_rate_hz=a.sample_rate_hz,
-            block_s=a.block_ms / 1000.0,
+            block_s=self.block_ms / 1000.0,
             channels=a.channels,
             buffer_s=a.buffer_s,
         )
@@ -91,9 +102,10 @@ class Daemon:
         """Open the device (raising AudioDeviceError if it does not exist) and start capturing."""
         source = self.open_source()
         log.info(
-            "listening on %r at %d Hz, model %s at %d Hz, hop %.0f ms",
+            "listening on %r at %d Hz in %d ms blocks, model %s at %d Hz, hop %.0f ms",
             source.device_name,
             source.sample_rate_hz,
+            self.block_ms,
             self.model.path.name,
             self.model.spec.sample_rate_hz,
             self.settings.hop_s * 1000,

@@ -80,7 +80,7 @@ def test_command_line_overrides_win_and_are_validated():
     cfg = load_config(ROOT / "config.yaml")
     cfg = apply_overrides(cfg, {"audio.device": "USB", "trigger.threshold": 0.9, "trigger.hop_ms": 200})
     assert cfg.audio.device == "USB" and cfg.trigger.threshold == 0.9 and cfg.trigger.hop_ms == 200
-    assert cfg.audio.block_ms == 100  # untouched
+    assert cfg.audio.block_ms is None  # untouched: the model decides
     with pytest.raises(ConfigError, match="command line: trigger.threshold must be between 0 and 1"):
         apply_overrides(cfg, {"trigger.threshold": 2.0})
 
@@ -96,3 +96,25 @@ def test_trigger_settings_come_from_the_sidecar_unless_overridden():
     bad = config_from_dict({"trigger": {"threshold": {"go": 0.5}}}, "c.yaml", ROOT)
     with pytest.raises(ConfigError, match="trigger.threshold.go names a keyword the model does not have"):
         resolve_trigger_settings(bad.trigger, spec, where="c.yaml")
+
+
+def test_a_null_block_lets_the_models_front_end_choose_and_a_number_wins():
+    from types import SimpleNamespace
+
+    from wakeword.daemon import capture_block_ms
+
+    mfcc = load_sidecar(ROOT / "models" / "stop.json")
+    shipped = load_config(ROOT / "config.yaml")
+    assert shipped.audio.block_ms is None
+    def block(config, spec):
+        return capture_block_ms(config, SimpleNamespace(spec=spec))
+
+    assert block(shipped, mfcc) == 100
+    pytest.importorskip("openwakeword")
+    embedding = load_sidecar(ROOT / "models" / "stop-embedding.json")
+    assert block(shipped, embedding) == 160
+    fixed = apply_overrides(shipped, {"audio.block_ms": 320})
+    assert block(fixed, embedding) == 320
+    assert config_from_dict({"audio": {"block_ms": None}}, "c.yaml", ROOT).audio.block_ms is None
+    with pytest.raises(ConfigError, match="audio.block_ms must be between 10 and 1000, got 5"):
+        config_from_dict({"audio": {"block_ms": 5}}, "c.yaml", ROOT)
