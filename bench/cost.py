@@ -24,6 +24,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,7 @@ from tests.conftest import read_wav  # noqa: E402
 from tests.wavfile import write_wav  # noqa: E402
 from wakeword.detector import Pipeline, default_trigger_settings  # noqa: E402
 from wakeword.features import mfcc_window  # noqa: E402
+from wakeword.frontend import default_block_ms  # noqa: E402
 from wakeword.model import load_model  # noqa: E402
 from wakeword.resample import Resampler  # noqa: E402
 
@@ -196,12 +198,14 @@ def main() -> int:
     ap.add_argument("--model", action="append", type=Path, help="model(s) to measure (default: models/stop.tflite)")
     ap.add_argument("--minutes", type=float, default=10.0, help="minutes of bench audio (default 10)")
     ap.add_argument("--live-block-ms", type=int, action="append",
-                    help="live block size(s) to measure, as config.yaml's audio.block_ms (default 100)")
+                    help="live block size(s) to measure, as config.yaml's audio.block_ms (default: the model's own, 100 ms MFCC, 160 ms embedding)")
     ap.add_argument("--rss-python", default=sys.executable, metavar="PYTHON",
                     help="interpreter whose packages the peak-RSS child uses (default: this one). The [train] extra "
                          "pulls in Cython, which scipy then imports (about 8 MB): measure a runtime-only install, e.g. "
                          "python3 -m venv /tmp/rt && /tmp/rt/bin/pip install '.[embedding]', with --rss-python /tmp/rt/bin/python")
     args = ap.parse_args()
+    if shutil.which(args.rss_python) is None:
+        ap.error(f"--rss-python: {args.rss_python} is not an executable")
     for ms in args.live_block_ms or []:
         if not 10 <= ms <= 1000:
             ap.error(f"--live-block-ms must be 10-1000 (as config.yaml's audio.block_ms), got {ms}")
@@ -215,7 +219,7 @@ def main() -> int:
         model = load_model(path)
         cost = dry_run_cost(model, audio)
         seed = seed_cost(model, audio)
-        lives = [live_cost(model, audio, ms / 1000.0) for ms in (args.live_block_ms or [int(LIVE_BLOCK_S * 1000)])]
+        lives = [live_cost(model, audio, ms / 1000.0) for ms in (args.live_block_ms or [default_block_ms(model.spec.frontend)])]
         rss = dry_run_rss_mb(path, audio, args.rss_python)
         spec = model.spec
         print(f"\n{path.name} ({model.backend}, {spec.frontend.sample_rate_hz} Hz, input {list(spec.input_shape)} "

@@ -341,6 +341,19 @@ def test_evaluation_refuses_a_split_that_would_test_a_model_on_its_training_spea
         ev.check_training_split(plain + [("p", model)], "test", 0, {})
     with pytest.raises(ev.ConfigError, match="--split-seed 0; evaluating it with --split-seed 1"):
         ev.check_training_split(plain, "val", 1, {})
+    from wakeword.train.data import hashed_side
+
+    trained = next(f"spk{i}" for i in range(100) if hashed_side(f"spk{i}", 0) == "train")
+    unheard = next(f"spk{i}" for i in range(100) if hashed_side(f"spk{i}", 0) == "test")
+    ev.check_training_split(plain, "val", 0, {unheard: "val"})
+    with pytest.raises(ev.ConfigError, match=f"--pin {trained}=val moves a speaker .* trained on into the val split"):
+        ev.check_training_split(plain, "val", 0, {trained: "val"})
+    sidecar["training"]["data"]["split_seed"] = "zero"
+    model.with_suffix(".json").write_text(json.dumps(sidecar))
+    with pytest.raises(ev.ConfigError, match="training.data.split_seed must be a whole number, got 'zero'"):
+        ev.check_training_split([("p", model)], "val", 0, {"felixchenfy": "train"})
+    sidecar["training"]["data"]["split_seed"] = 0
+    model.with_suffix(".json").write_text(json.dumps(sidecar))
 
     assert ev.main(["--split", "val", "--model", str(model), "--data", str(tmp_path / "none"), "--out", str(tmp_path / "r.json")]) == 2
     err = capsys.readouterr().err

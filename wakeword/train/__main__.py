@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import WakewordError
 from ..sidecar import TriggerDefaults
 from . import data as datamod
 from .examples import AUG_RATE_HZ, AudioStore, AugmentSettings, augment_settings
@@ -510,8 +511,13 @@ def main(argv=None) -> int:
     if args.choose_threshold and not args.tiny:
         from .evaluate import choose_threshold
 
-        choice = choose_threshold(model_path, data_root=args.data, split="val", keyword=args.keyword, split_seed=args.split_seed,
-                                  pinned=pins)
+        try:
+            choice = choose_threshold(model_path, data_root=args.data, split="val", keyword=args.keyword,
+                                      split_seed=args.split_seed, pinned=pins)
+        except WakewordError as exc:
+            print(f"wakeword-train: choosing the threshold on validation failed: {exc}; {model_path} keeps the "
+                  f"trainer's own threshold {threshold:.3f} (--no-choose-threshold skips this step)", file=sys.stderr)
+            return 2
         choice_dict = choice.to_dict()
         training["threshold_choice"] = choice_dict
         print(f"  evaluate.choose_threshold: {choice_dict}")

@@ -168,6 +168,12 @@ def speaker_fraction(speaker: str, seed: int = 0) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
+def hashed_side(speaker: str, seed: int = 0, fractions=DEFAULT_FRACTIONS) -> str:
+    """The side an unpinned speaker gets from its `speaker_fraction`."""
+    u = speaker_fraction(speaker, seed)
+    return "train" if u < fractions[0] else "val" if u < fractions[0] + fractions[1] else "test"
+
+
 def split_by_speaker(clips, seed: int = 0, fractions=DEFAULT_FRACTIONS, pinned=None) -> dict[str, list[Clip]]:
     """{"train","val","test"} -> clips, each speaker on one side only; noise clips are left out.
 
@@ -180,7 +186,6 @@ def split_by_speaker(clips, seed: int = 0, fractions=DEFAULT_FRACTIONS, pinned=N
         raise ValueError(f"pinned sides must be among {SPLIT_NAMES}, got {pinned}")
     if len(fractions) != 3 or any(f < 0 for f in fractions) or not math.isclose(sum(fractions), 1.0):
         raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
-    edges = (fractions[0], fractions[0] + fractions[1])
     splits: dict[str, list[Clip]] = {name: [] for name in SPLIT_NAMES}
     for clip in clips:
         if clip.kind == KIND_NOISE:
@@ -188,9 +193,7 @@ def split_by_speaker(clips, seed: int = 0, fractions=DEFAULT_FRACTIONS, pinned=N
         if clip.speaker in pinned:
             splits[pinned[clip.speaker]].append(clip)
             continue
-        u = speaker_fraction(clip.speaker, seed)
-        name = "train" if u < edges[0] else "val" if u < edges[1] else "test"
-        splits[name].append(clip)
+        splits[hashed_side(clip.speaker, seed, fractions)].append(clip)
     present = {c.speaker for clips_ in splits.values() for c in clips_}
     for speaker in sorted(set(pinned) - present):
         log.warning("pinned speaker %r has no clips: nothing moved (is the name right?)", speaker)

@@ -60,6 +60,7 @@ from .data import (
     KIND_WAKEWORD,
     Clip,
     count_table,
+    hashed_side,
     load_corpus,
     noise_split,
     read_audio,
@@ -1265,9 +1266,10 @@ def print_report(results: dict, out=sys.stdout) -> None:
 def check_training_split(models: list[tuple[str | None, Path]], split: str, split_seed: int, pinned: dict) -> None:
     """ConfigError if a model's training may have heard speakers of the evaluated split.
 
-    Its sidecar records the split it was trained on: another --split-seed, or a speaker pinned to
-    train that this evaluation does not pin there too, would put training speakers into `split`
-    (training-side figures are exempt). Models without a training record are not checked."""
+    Its sidecar records the split it was trained on. Another --split-seed, a speaker the model had
+    pinned to train that this evaluation does not pin there too, or an evaluation pin moving one of
+    its training speakers into `split` would all test it on training speech (training-side
+    figures are exempt). Models without a training record are not checked."""
     if split == "train":
         return
     for _name, path in models:
@@ -1276,14 +1278,20 @@ def check_training_split(models: list[tuple[str | None, Path]], split: str, spli
         except WakewordError:
             continue  # scoring reports a missing or bad sidecar in its own words
         data = (spec.training or {}).get("data") or {}
-        seed = data.get("split_seed")
-        if seed is not None and int(seed) != split_seed:
+        seed = data.get("split_seed", split_seed)
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise ConfigError(f"{sidecar_path_for(path)}: training.data.split_seed must be a whole number, got {seed!r}")
+        if seed != split_seed:
             raise ConfigError(f"{path} was trained on the split with --split-seed {seed}; evaluating it with "
                               f"--split-seed {split_seed} would test it on its own training speakers")
-        for speaker, side in sorted((data.get("pinned") or {}).items()):
+        trained_pins = data.get("pinned") or {}
+        for speaker, side in sorted(trained_pins.items()):
             if side == "train" and pinned.get(speaker) != "train":
                 raise ConfigError(f"{path} was trained with {speaker} pinned to train; give evaluate "
                                   f"--pin {speaker}=train too, or its {split} figures include training speech")
+        for speaker, side in sorted(pinned.items()):
+            if side == split and trained_pins.get(speaker, hashed_side(speaker, seed)) == "train":
+                raise ConfigError(f"--pin {speaker}={side} moves a speaker {path} was trained on into the {split} split")
 
 
 def parse_model_arg(text: str) -> tuple[str | None, Path]:

@@ -117,7 +117,7 @@ def voice_grid(rng: np.random.Generator, n_espeak: int) -> list[Voice]:
     if missing:
         # a smaller voice grid trains a different model: say so loudly, not in an info line
         log.warning(
-            "text-to-speech: %s not installed, skipped; the shipped models used all of them "
+            "text-to-speech: %s not installed, skipped; the shipped embedding model used all of them "
             "(apt-get install %s)", ", ".join(missing), " ".join(DEBIAN_PACKAGES),
         )
     return voices
