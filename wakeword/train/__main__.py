@@ -419,11 +419,10 @@ def main(argv=None) -> int:
         member_losses, member_mining, Xn_j, y_j = train_network(keras, arch, member, Xn0, y, train_store, sizes, seed, masks,
                                                                args.label_smoothing, mean, std)
         if j == 0:
-            Xn, y_final = Xn_j, y_j  # the representative dataset of the int8 export
+            rep_X, rep_y = Xn_j, y_j  # member 0's windows calibrate the int8 export
         members.append(member)
         losses.update(member_losses if args.ensemble == 1 else {f"member{j}_{k}": v for k, v in member_losses.items()})
         mining += member_mining
-    y = y_final
     from .models import ensemble_models, logit_model
 
     model, exported = (members[0], logit_model(members[0])) if args.ensemble == 1 else ensemble_models(members)
@@ -444,7 +443,7 @@ def main(argv=None) -> int:
 
     args.runs.mkdir(parents=True, exist_ok=True)
     name = args.out.name
-    rep = representative_windows(Xn, y, np.random.default_rng([args.seed, 31]))
+    rep = representative_windows(rep_X, rep_y, np.random.default_rng([args.seed, 31]))
     int8_bytes = to_tflite(exported, arch.input_shape, rep)
     float_bytes = to_tflite(exported, arch.input_shape, None)
     model.save(args.runs / f"{name}.keras")

@@ -42,6 +42,7 @@ from . import data as datamod
 from .examples import AUG_RATE_HZ, RIR_BANK_SIZE, AudioStore, AugmentSettings, WindowFactory
 from .__main__ import add_data_arguments, configure_tensorflow, data_options
 from .featureset import cache_key, cached
+from .models import average_logits
 from .validation import negative_stream
 
 log = logging.getLogger(__name__)
@@ -282,13 +283,6 @@ def head_plan(head: str, head_seeds: int, seed: int) -> list[tuple[str, str, int
             for j in range(head_seeds) for i, kind in enumerate(kinds)]
 
 
-def average_logits(keras, heads: list, input_shape: tuple[int, int]):
-    """One model whose logit is the mean of the heads' logits (one TFLite file, one input)."""
-    inputs = keras.Input(shape=input_shape, name="embeddings")
-    outputs = keras.layers.Average(name="keyword_logit_mean")([h(inputs) for h in heads])
-    return keras.Model(inputs, outputs, name="embedding_head_ensemble")
-
-
 # ----------------------------------------------------------------------------- export
 
 
@@ -472,7 +466,7 @@ def main(argv=None) -> int:
         head, head_losses, head_mining = train_head(keras, kind, Xn, y_all, pool, mean, std, sizes, seed, args.pos_weight, key)
         heads.append(head)
         losses[key], mining[key] = head_losses, head_mining
-    model = heads[0] if len(heads) == 1 else average_logits(keras, heads, (params.window_frames, params.feature_dim))
+    model = heads[0] if len(heads) == 1 else average_logits(heads, "embeddings", "embedding_head_ensemble")
     n_mined = {k: sum(m["kept"] for m in v) for k, v in mining.items()}
     train_s = time.monotonic() - train_started
     print(f"training took {train_s:.0f} s ({model.count_params()} parameters)")

@@ -162,20 +162,29 @@ def logit_model(model):
     return keras.Model(model.inputs, out, name=f"{model.name}_logit")
 
 
+def average_logits(heads: list, input_name: str, name: str):
+    """One model whose logit is the mean of the heads' logits: one input, one output, one TFLite
+    file (the embedding head trainer's ensemble and wakeword-train --ensemble)."""
+    import keras
+
+    inputs = keras.Input(shape=heads[0].input_shape[1:], name=input_name)
+    outputs = keras.layers.Average(name="keyword_logit_mean")([h(inputs) for h in heads])
+    return keras.Model(inputs, outputs, name=name)
+
+
 def ensemble_models(members: list):
-    """(probability model, logit model) averaging the members' logits: one input, one output.
+    """(probability model, logit model) averaging the sigmoid members' logits.
 
     The logit model is what gets exported (see logit_model); the probability model, its sigmoid,
     is what validation and mining call."""
     import keras
 
-    inputs = keras.Input(shape=members[0].input_shape[1:], name="features")
-    logits = []
+    heads = []
     for j, member in enumerate(members):
         head = logit_model(member)
         head.name = f"member{j}_logit"
-        logits.append(head(inputs))
-    mean_logit = keras.layers.Average(name="logit_mean")(logits)
-    exported = keras.Model(inputs, mean_logit, name="ensemble_logit")
-    probability = keras.Model(inputs, keras.layers.Activation("sigmoid", name="probability")(mean_logit), name="ensemble")
+        heads.append(head)
+    exported = average_logits(heads, "features", "ensemble_logit")
+    probability = keras.Model(exported.inputs, keras.layers.Activation("sigmoid", name="probability")(exported.outputs[0]),
+                              name="ensemble")
     return probability, exported
