@@ -38,9 +38,9 @@ sys.path.insert(0, str(ROOT))
 
 from tests.conftest import read_wav  # noqa: E402
 from tests.wavfile import write_wav  # noqa: E402
-from wakeword.detector import Pipeline, default_trigger_settings  # noqa: E402
-from wakeword.features import mfcc_window  # noqa: E402
-from wakeword.frontend import default_block_ms  # noqa: E402
+from wakeword.detector import ModelSetup, Pipeline  # noqa: E402
+from wakeword.frontends.mfcc import mfcc_window  # noqa: E402
+from wakeword.frontends import default_block_ms  # noqa: E402
 from wakeword.model import load_model  # noqa: E402
 from wakeword.resample import Resampler  # noqa: E402
 
@@ -84,7 +84,7 @@ class TimedModel:
 
 def dry_run_cost(model, audio: np.ndarray) -> dict:
     timed = TimedModel(model)
-    pipeline = Pipeline(timed, default_trigger_settings(model), SOURCE_RATE_HZ)
+    pipeline = Pipeline(ModelSetup(timed, dict(model.spec.thresholds), model.spec.trigger), SOURCE_RATE_HZ)
     block = int(DRY_RUN_BLOCK_S * SOURCE_RATE_HZ)
     t = time.process_time()
     for i in range(0, len(audio), block):
@@ -125,7 +125,7 @@ def seed_cost(model, audio: np.ndarray, max_seconds: float = 120.0) -> dict:
 
 def naive_embedding_cost(model, audio: np.ndarray, max_seconds: float) -> dict:
     """Recompute every window's embeddings from its audio at every hop (no reuse)."""
-    from wakeword.embedding import FeatureModels, embeddings_of
+    from wakeword.frontends.embedding import FeatureModels, embeddings_of
 
     spec = model.spec
     p = spec.frontend
@@ -148,7 +148,7 @@ def naive_embedding_cost(model, audio: np.ndarray, max_seconds: float) -> dict:
 def live_cost(model, audio: np.ndarray, block_s: float = LIVE_BLOCK_S, seconds: float = 120.0) -> dict:
     """Per-block latency (p50, p99, max ms) and process CPU seconds per audio hour when the
     Pipeline is fed `block_s` blocks one at a time, as the capture thread feeds it."""
-    pipeline = Pipeline(model, default_trigger_settings(model), SOURCE_RATE_HZ)
+    pipeline = Pipeline(ModelSetup.recommended(model), SOURCE_RATE_HZ)
     block = int(round(block_s * SOURCE_RATE_HZ))
     audio = audio[: int(seconds * SOURCE_RATE_HZ)]
     warm = int(2.0 * SOURCE_RATE_HZ) // block * block  # the first seconds fill the window

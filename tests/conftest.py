@@ -16,7 +16,7 @@ SHIPPED_MODEL = Path(os.environ.get("WAKEWORD_TEST_MODEL", ROOT / "models" / "st
 
 def read_wav(path: Path) -> tuple[np.ndarray, int]:
     """A whole WAV file as float32 mono and its rate, through the project's own reader."""
-    from wakeword.audio import WavFileSource
+    from wakeword.wavfile import WavFileSource
     from wakeword.detector import to_float_mono
 
     src = WavFileSource(path)

@@ -1,6 +1,6 @@
 """Write WAV files in the encodings users have: PCM 8/16/24/32-bit, float32, extensible.
 
-A test helper, independent of wakeword.audio, so the reader is checked against a writer
+A test helper, independent of wakeword.wavfile, so the reader is checked against a writer
 that does not share its code.
 """
 

@@ -19,12 +19,11 @@ import sys
 import threading
 import time
 import warnings
-from dataclasses import dataclass, field
 from typing import TextIO
 
-
-from wakeword.errors import ActionError, ConfigError
-from wakeword.trigger import Detection
+from .errors import ActionError
+from .settings import ActionSettings
+from .trigger import Detection
 
 log = logging.getLogger(__name__)
 
@@ -37,110 +36,14 @@ HOOK_KILL_GRACE_S = 2.0
 HOOK_OUTPUT_LOG_CHARS = 400
 # A hook must not inherit our systemd notify socket: it could then speak for the daemon.
 HOOK_ENV_DROPPED = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
-LED_MODES = ("blink", "on")
 STAT_NAMES = ("fired", "hook_ok", "hook_failed", "hook_timeout", "hook_skipped_busy", "dropped")
 
 _STOP = object()
 
 
-def _require_positive(key: str, value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigError(f"{key} must be a number of seconds above 0, got {value!r}")
-
-
-def _require_pin(key: str, pin) -> None:
-    # bool is an int: `pin: yes` in YAML must not silently become GPIO1.
-    if pin is not None and (isinstance(pin, bool) or not isinstance(pin, (int, str))):
-        raise ConfigError(f"{key} must be a GPIO number, a gpiozero pin name or null, got {pin!r}")
-
-
 def _pin_label(pin: int | str) -> str:
     """GPIO17 for 17; a pin name such as "BOARD11" as given."""
     return f"GPIO{pin}" if isinstance(pin, int) else str(pin)
-
-
-@dataclass(frozen=True)
-class LedSettings:
-    """An LED on `pin` (BCM number or gpiozero pin name; None = no LED).
-
-    mode "on" holds it lit for on_s seconds; "blink" blinks it (blink_on_s lit, blink_off_s
-    dark) for about on_s seconds. active_high=False for an LED wired from 3V3 to the pin.
-    """
-
-    pin: int | str | None = 17
-    mode: str = "blink"
-    on_s: float = 1.0
-    blink_on_s: float = 0.1
-    blink_off_s: float = 0.1
-    active_high: bool = True
-
-    def __post_init__(self):
-        _require_pin("actions.led.pin", self.pin)
-        if self.mode not in LED_MODES:
-            raise ConfigError(f"actions.led.mode must be 'blink' or 'on', got {self.mode!r}")
-        _require_positive("actions.led.on_s", self.on_s)
-        _require_positive("actions.led.blink_on_s", self.blink_on_s)
-        _require_positive("actions.led.blink_off_s", self.blink_off_s)
-
-    @property
-    def blink_count(self) -> int:
-        """How many blinks fill on_s (at least one)."""
-        return max(1, round(self.on_s / (self.blink_on_s + self.blink_off_s)))
-
-
-@dataclass(frozen=True)
-class OutputSettings:
-    """A digital output on `pin` (None = disabled), active for pulse_s seconds per detection.
-
-    active_high=False drives the pin low while active (most relay boards).
-    """
-
-    pin: int | str | None = None
-    active_high: bool = True
-    pulse_s: float = 0.5
-
-    def __post_init__(self):
-        _require_pin("actions.output.pin", self.pin)
-        _require_positive("actions.output.pulse_s", self.pulse_s)
-
-
-@dataclass(frozen=True)
-class HookSettings:
-    """A command run per detection, as an argument list (never through a shell).
-
-    Empty = disabled. It is killed after timeout_s seconds; at most max_concurrent run at
-    once, and a detection that finds them all busy skips the hook.
-    """
-
-    command: tuple[str, ...] = ()
-    timeout_s: float = 10.0
-    max_concurrent: int = 2
-
-    def __post_init__(self):
-        if isinstance(self.command, str):
-            raise ConfigError(
-                "actions.hook.command must be a list of arguments, not a shell string, "
-                f"for example [\"/usr/local/bin/stop-music\", \"--now\"]; got {self.command!r}"
-            )
-        command = tuple(self.command)
-        if not all(isinstance(arg, str) for arg in command) or (command and not command[0]):
-            raise ConfigError(f"actions.hook.command must be a list of strings, got {self.command!r}")
-        # Frozen, yet a YAML list must become a tuple so the settings stay hashable and immutable.
-        object.__setattr__(self, "command", command)
-        _require_positive("actions.hook.timeout_s", self.timeout_s)
-        if isinstance(self.max_concurrent, bool) or not isinstance(self.max_concurrent, int) \
-                or self.max_concurrent < 1:
-            raise ConfigError(f"actions.hook.max_concurrent must be an integer >= 1, got {self.max_concurrent!r}")
-
-
-@dataclass(frozen=True)
-class ActionSettings:
-    """All actions. log_json: one JSON line per detection on stdout (else a log message)."""
-
-    led: LedSettings = field(default_factory=LedSettings)
-    output: OutputSettings = field(default_factory=OutputSettings)
-    hook: HookSettings = field(default_factory=HookSettings)
-    log_json: bool = True
 
 
 class ActionRunner:

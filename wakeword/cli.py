@@ -75,33 +75,25 @@ def _setup_logging(debug: bool, daemon: bool) -> None:
 
 
 def _load(args):
-    """Config with overrides, the model, and the resolved trigger settings."""
-    from .config import apply_overrides, load_config, resolve_trigger_settings
-    from .detector import hop_frames_for
-    from .errors import ConfigError
-    from .frontend import check_available
+    """Config with overrides, and the models set up as the config says (ModelSetup list)."""
+    from .config import apply_overrides, load_config
+    from .detector import ModelSetup
     from .model import load_model
 
     config = apply_overrides(load_config(args.config), _overrides(args))
     model = load_model(config.model.path, num_threads=config.model.num_threads)
-    check_available(model.spec.frontend)  # a missing [embedding] extra fails before any audio is read
-    settings = resolve_trigger_settings(config.trigger, model.spec, where=config.source)
-    try:
-        hop_frames_for(settings.hop_s, model.spec.frontend.frame_step_s)
-    except ConfigError as exc:
-        raise ConfigError(f"{config.source}: {exc}") from None
-    return config, model, settings
+    model.spec.frontend.check_available()  # a missing [embedding] extra fails before any audio is read
+    return config, [ModelSetup.configured(model, config.trigger, where=config.source)]
 
 
-def _debug_scores(path_label: str, model):
-    from .detector import window_span_s
+def _debug_scores(path_label: str, lead_s: float):
+    """on_scores for --debug: every window's scores, with times relative to the file (the
+    dry-run's leading pad, lead_s, taken off)."""
 
-    rate = model.spec.sample_rate_hz
-    lead_s = window_span_s(model)  # detect_in_file's leading pad: times relative to the file
-
-    def on_scores(ends, scores):
+    def on_scores(ends, scores, setup):
+        rate = setup.model.spec.sample_rate_hz
         for end, row in zip(ends, scores):
-            values = " ".join(f"{kw}={s:.3f}" for kw, s in zip(model.spec.keywords, row))
+            values = " ".join(f"{kw}={s:.3f}" for kw, s in zip(setup.keywords, row))
             log.debug("%s t=%.2fs %s", path_label, end / rate - lead_s, values)
 
     return on_scores
@@ -109,10 +101,10 @@ def _debug_scores(path_label: str, model):
 
 def dry_run(args) -> int:
     """Run each file through the same pipeline as the daemon; print detections."""
-    from .audio import WavFileSource
-    from .detector import Pipeline, detect_in_file
+    from .detector import Pipeline, detect_in_file, pad_span_s
+    from .wavfile import WavFileSource
 
-    config, model, settings = _load(args)
+    config, setups = _load(args)
     sources = [WavFileSource(path) for path in args.dry_run]  # every header is checked before any work
     runner = None
     if args.with_actions:
@@ -123,16 +115,14 @@ def dry_run(args) -> int:
     total = 0
     try:
         if not args.json:
-            print(f"model {model.path.name} ({model.backend}), thresholds "
-                  + ", ".join(f"{k}={v:.3f}" for k, v in settings.thresholds.items()))
+            for s in setups:
+                print(f"model {s.model.path.name} ({s.model.backend}), thresholds "
+                      + ", ".join(f"{k}={v:.3f}" for k, v in s.thresholds.items()))
             print(f"{'file':<40} {'time_s':>8}  {'keyword':<10} {'score':>6}")
         for path, source in zip(args.dry_run, sources):
-            pipeline = Pipeline(
-                model,
-                settings,
-                source.sample_rate_hz,
-                on_scores=_debug_scores(str(path), model) if args.debug else None,
-            )
+            pipeline = Pipeline(setups, source.sample_rate_hz)
+            if args.debug:
+                pipeline.on_scores = _debug_scores(str(path), pad_span_s(pipeline))
             found = detect_in_file(pipeline, source.blocks(), runner.submit if runner is not None else None)
             total += len(found)
             for det in found:
@@ -151,15 +141,17 @@ def dry_run(args) -> int:
 
 
 def list_devices() -> int:
-    from .audio import format_device_list, list_devices as devices
+    from .microphone import format_device_list, list_devices as devices
 
     print(format_device_list(devices()))
     return EXIT_OK
 
 
 def check_config(args) -> int:
-    config, model, settings = _load(args)
+    config, setups = _load(args)
     from .daemon import capture_block_ms
+
+    model = setups[0].model
 
     print(f"config: {config.source}: OK")
     dev = config.audio
@@ -167,11 +159,13 @@ def check_config(args) -> int:
     rate = f"{dev.sample_rate_hz} Hz" if dev.sample_rate_hz else "the device's rate"
     block = "" if dev.block_ms is not None else " (the model's default)"
     print(f"audio: device {device}, {rate}, {capture_block_ms(config, model)} ms blocks{block}")
-    print(f"model: {model.path} ({model.backend}, input {list(model.spec.input_shape)} {model.input_dtype}, "
-          f"{model.spec.sample_rate_hz} Hz)")
-    print("trigger: " + ", ".join(f"{k}={v:.3f}" for k, v in settings.thresholds.items())
-          + f", hop {settings.hop_s * 1000:.0f} ms, smoothing {settings.smoothing_windows}, "
-          f"patience {settings.patience_windows}, refractory {settings.refractory_s * 1000:.0f} ms")
+    for s in setups:
+        m, t = s.model, s.trigger
+        print(f"model: {m.path} ({m.backend}, input {list(m.spec.input_shape)} {m.input_dtype}, "
+              f"{m.spec.sample_rate_hz} Hz)")
+        print("trigger: " + ", ".join(f"{k}={v:.3f}" for k, v in s.thresholds.items())
+              + f", hop {t.hop_s * 1000:.0f} ms, smoothing {t.smoothing_windows}, "
+              f"patience {t.patience_windows}, refractory {t.refractory_s * 1000:.0f} ms")
     a = config.actions
     print(f"actions: led pin {a.led.pin}, output pin {a.output.pin}, hook {list(a.hook.command) or 'none'}, "
           f"json log {'on' if a.log_json else 'off'}")
@@ -182,10 +176,10 @@ def run_daemon(args) -> int:
     from .actions import ActionRunner
     from .daemon import Daemon
 
-    config, model, settings = _load(args)
+    config, setups = _load(args)
     actions = ActionRunner(config.actions)
     actions.start()
-    daemon = Daemon(config, model, settings, actions)
+    daemon = Daemon(config, setups, actions)
 
     def request_stop(signum, _frame):
         log.info("received %s, stopping", signal.Signals(signum).name)

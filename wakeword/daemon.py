@@ -15,14 +15,17 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
+from typing import Callable, Protocol
+
+import numpy as np
+
 from .actions import ActionRunner
-from .audio import MicrophoneSource, rescan_devices
 from .config import Config
-from .detector import Pipeline, TriggerSettings
+from .detector import ModelSetup, Pipeline
 from .errors import AudioDeviceError
-from .frontend import default_block_ms
-from .model import TfliteModel
+from .microphone import MicrophoneSource, rescan_devices
 from .notify import SystemdNotifier
+from .settings import AudioSettings
 from .trigger import Detection
 
 log = logging.getLogger(__name__)
@@ -34,10 +37,55 @@ JOIN_TIMEOUT_S = 5.0
 FIRST_BLOCK_GRACE_S = 5.0
 
 
-def capture_block_ms(config: Config, model: TfliteModel) -> int:
-    """audio.block_ms, or the model's front end's default when it is null."""
+def capture_block_ms(config: Config, model) -> int:
+    """audio.block_ms, or the (first) model's front end's default when it is null."""
     block = config.audio.block_ms
-    return block if block is not None else default_block_ms(model.spec.frontend)
+    return block if block is not None else model.spec.frontend.default_block_ms
+
+
+class Source(Protocol):
+    """What the daemon reads: a started audio source (MicrophoneSource, or a test's fake).
+
+    read(timeout_s) -> float32 (n, channels) block or None after timeout_s without one (at once
+    once the stream has ended); active: False once it has ended; stop() releases it (safe to
+    call twice). overflows and dropped_frames count lost audio.
+    """
+
+    sample_rate_hz: int
+    device_name: str
+    overflows: int
+    dropped_frames: int
+
+    @property
+    def active(self) -> bool: ...
+
+    def read(self, timeout_s: float) -> np.ndarray | None: ...
+
+    def stop(self) -> None: ...
+
+
+#: source_factory(block_s, reopening) -> a started Source; AudioDeviceError if the device is absent.
+SourceFactory = Callable[[float, bool], Source]
+
+
+def microphone_factory(audio: AudioSettings) -> SourceFactory:
+    """Open audio.device through sounddevice; on a reconnect, make PortAudio list devices afresh
+    first (it lists them once, at start), so a re-plugged USB microphone is found."""
+
+    def open_source(block_s: float, reopening: bool) -> MicrophoneSource:
+        if reopening:
+            rescan_devices()  # our stream is closed, so this is safe
+        source = MicrophoneSource(
+            device=audio.device,
+            sample_rate_hz=audio.sample_rate_hz,
+            block_s=block_s,
+            channels=audio.channels,
+            buffer_s=audio.buffer_s,
+        )
+        source.start()
+        return source
+
+    return open_source
 
 
 @dataclass
@@ -54,8 +102,10 @@ class DaemonStats:
 
 
 class Daemon:
-    """Run detection on a live input device until stop() is called.
+    """Run detection on a live input until stop() is called.
 
+    setups: the models with their thresholds and trigger settings (one Pipeline runs them all).
+    source_factory opens the input (default: the configured microphone); tests pass fakes.
     on_detection, if given, is called on the capture thread with each Detection after it was
     handed to the actions (used by tests and by nothing else).
     """
@@ -63,17 +113,18 @@ class Daemon:
     def __init__(
         self,
         config: Config,
-        model: TfliteModel,
-        settings: TriggerSettings,
+        setups: list[ModelSetup],
         actions: ActionRunner,
         notifier: SystemdNotifier | None = None,
+        source_factory: SourceFactory | None = None,
         on_detection=None,
     ):
         self.config = config
-        self.model = model
-        self.settings = settings
+        self.setups = list(setups)
+        self.model = self.setups[0].model
         self.actions = actions
         self.notifier = notifier or SystemdNotifier()
+        self.source_factory = source_factory or microphone_factory(config.audio)
         self.on_detection = on_detection
         self.stats = DaemonStats()
         self._stop = threading.Event()
@@ -86,29 +137,16 @@ class Daemon:
     def block_ms(self) -> int:
         return capture_block_ms(self.config, self.model)
 
-    def open_source(self) -> MicrophoneSource:
-        a = self.config.audio
-        source = MicrophoneSource(
-            device=a.device,
-            sample_rate_hz=a.sample_rate_hz,
-            block_s=self.block_ms / 1000.0,
-            channels=a.channels,
-            buffer_s=a.buffer_s,
-        )
-        source.start()
-        return source
-
     def start(self) -> None:
         """Open the device (raising AudioDeviceError if it does not exist) and start capturing."""
-        source = self.open_source()
+        source = self.source_factory(self.block_ms / 1000.0, False)
         log.info(
-            "listening on %r at %d Hz in %d ms blocks, model %s at %d Hz, hop %.0f ms",
+            "listening on %r at %d Hz in %d ms blocks; %s",
             source.device_name,
             source.sample_rate_hz,
             self.block_ms,
-            self.model.path.name,
-            self.model.spec.sample_rate_hz,
-            self.settings.hop_s * 1000,
+            "; ".join(f"model {s.model.path.name} at {s.model.spec.sample_rate_hz} Hz, hop {s.trigger.hop_s * 1000:.0f} ms"
+                      for s in self.setups),
         )
         self._thread = threading.Thread(target=self._run, args=(source,), name="wakeword-capture", daemon=True)
         self._thread.start()
@@ -134,7 +172,7 @@ class Daemon:
 
     # ------------------------------------------------------------------ capture thread
 
-    def _run(self, source: MicrophoneSource) -> None:
+    def _run(self, source: Source) -> None:
         try:
             while not self._stop.is_set():
                 if source is None:
@@ -161,9 +199,9 @@ class Daemon:
             if source is not None:
                 source.stop()
 
-    def _capture(self, source: MicrophoneSource) -> str | None:
+    def _capture(self, source: Source) -> str | None:
         """Run the pipeline on one open source; return why the device was lost, or None on stop."""
-        pipeline = Pipeline(self.model, self.settings, source.sample_rate_hz)
+        pipeline = Pipeline(self.setups, source.sample_rate_hz)
         stall_s = self.config.audio.stall_timeout_s + FIRST_BLOCK_GRACE_S
         waited_s = 0.0
         poll_s = min(0.5, self.config.audio.stall_timeout_s)
@@ -203,17 +241,16 @@ class Daemon:
         if self.on_detection is not None:
             self.on_detection(det)
 
-    def _account(self, source: MicrophoneSource) -> None:
+    def _account(self, source: Source) -> None:
         self.stats.overflows += source.overflows
         self.stats.dropped_frames += source.dropped_frames
 
-    def _reconnect(self) -> MicrophoneSource | None:
+    def _reconnect(self) -> Source | None:
         interval_s = self.config.audio.reconnect_interval_s
         while not self._stop.wait(interval_s):
             self.notifier.watchdog()  # the process is healthy while it waits for the device
             try:
-                rescan_devices()  # our stream is closed, so this is safe; finds a re-plugged USB mic
-                source = self.open_source()
+                source = self.source_factory(self.block_ms / 1000.0, True)
             except AudioDeviceError as exc:
                 log.debug("reconnect failed: %s", exc)
                 continue

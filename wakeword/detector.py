@@ -1,12 +1,13 @@
 """The streaming detector and the one audio path shared by the daemon, --dry-run and benchmarks.
 
-StreamingDetector turns samples at the model's rate into window scores. It computes only the
-MFCC frames the new samples complete, keeps the last window's worth of normalised frames, and
-scores every window the new frames complete in one batched interpreter call. A 100 ms block
-gives one window; a 10 s block gives a hundred in one call, with identical scores.
+StreamingDetector turns front-end frames into window scores. It keeps the last window's worth of
+normalised frames and scores every window the new frames complete in one batched interpreter
+call: a 100 ms block gives one window, a 10 s block a hundred, with identical scores.
 
 Pipeline adds what sits around it: int16/float conversion, resampling from the source's rate
-(the one place that happens) and the trigger.
+(the one place that happens), the front ends and the triggers. It runs one or several models
+on one source: models at the same rate share a resampler, models with equal front-end
+parameters share the front end, so two speech-embedding heads compute each embedding once.
 """
 
 from __future__ import annotations
@@ -17,14 +18,13 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .errors import ConfigError
-from .frontend import open_stream
 from .model import TfliteModel
 from .resample import Resampler
-from .trigger import Detection, KeywordTrigger, Trigger
+from .settings import INT16_FULL_SCALE, TriggerConfig, TriggerSettings
+from .trigger import Detection, build_trigger
 
 log = logging.getLogger(__name__)
 
-INT16_FULL_SCALE = 32768.0
 #: RMS of the dither a dry-run pads files with (about -100 dBFS): as quiet as a still room,
 #: without the log(0) energies of digital silence that no microphone produces.
 PAD_DITHER_RMS = 1e-5
@@ -43,10 +43,13 @@ def hop_frames_for(hop_s: float, frame_step_s: float) -> int:
 
 
 class StreamingDetector:
-    """process(float32 samples at the model rate, any length) -> (ends, scores).
+    """Window scores of one model from its front end's frames.
 
-    ends: int64 (n,) sample index (from the stream start, model rate) one past each completed
-    window's last sample. scores: float32 (n, n_keywords) probabilities.
+    process(float32 samples at the model rate, any length) -> (ends, scores), through its own
+    front-end stream; process_frames(new frames, frames emitted so far) does the same for frames
+    from a stream shared with other detectors. ends: int64 (n,) sample index (from the stream
+    start, model rate) one past each completed window's last sample. scores: float32
+    (n, n_keywords) probabilities.
     """
 
     def __init__(self, model: TfliteModel, hop_s: float):
@@ -55,18 +58,25 @@ class StreamingDetector:
         self.params = model.spec.frontend
         self.hop_frames = hop_frames_for(hop_s, self.params.frame_step_s)
         self.window_frames = self.params.window_frames
-        self._stream = open_stream(self.params)
+        self._stream = None  # made on first process(): a shared stream's detectors never need one
         self._tail = np.zeros((0, self.params.feature_dim), dtype=np.float32)  # last window-1 frames
+        self._empty = (np.zeros(0, np.int64), np.zeros((0, len(self.spec.keywords)), np.float32))
 
     def reset(self) -> None:
-        self._stream.reset()
+        if self._stream is not None:
+            self._stream.reset()
         self._tail = np.zeros((0, self.params.feature_dim), dtype=np.float32)
 
     def process(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self._stream is None:
+            self._stream = self.params.open_stream()
         new = self._stream.push(samples)
-        total = self._stream.frames_emitted
+        return self.process_frames(new, self._stream.frames_emitted)
+
+    def process_frames(self, new: np.ndarray, total: int) -> tuple[np.ndarray, np.ndarray]:
+        """new: float32 (k, feature_dim) raw frames, the last k of the `total` emitted so far."""
         if len(new) == 0:
-            return np.zeros(0, np.int64), np.zeros((0, len(self.spec.keywords)), np.float32)
+            return self._empty
         frames = np.concatenate((self._tail, self.spec.normalise(new)))
         first_index = total - len(frames)  # absolute index of frames[0]
         w, h = self.window_frames, self.hop_frames
@@ -77,7 +87,7 @@ class StreamingDetector:
         keep = w - 1
         self._tail = frames[-keep:] if keep > 0 else frames[:0]
         if len(ends) == 0:
-            return np.zeros(0, np.int64), np.zeros((0, len(self.spec.keywords)), np.float32)
+            return self._empty
         views = np.lib.stride_tricks.sliding_window_view(frames, w, axis=0)  # (k, feature_dim, w)
         batch = np.ascontiguousarray(views[ends - w - first_index].transpose(0, 2, 1))
         scores = self.model.predict(batch)
@@ -85,49 +95,42 @@ class StreamingDetector:
 
 
 @dataclass(frozen=True)
-class TriggerSettings:
-    """Trigger settings in user units; thresholds maps keyword -> threshold in (0, 1)."""
+class ModelSetup:
+    """A loaded model with what it runs with: thresholds {keyword: float} and trigger settings."""
 
+    model: TfliteModel
     thresholds: dict
-    hop_s: float = 0.1
-    smoothing_windows: int = 1
-    patience_windows: int = 1
-    refractory_s: float = 1.0
+    trigger: TriggerSettings
 
+    @classmethod
+    def recommended(cls, model: TfliteModel) -> "ModelSetup":
+        """The model as its sidecar recommends (thresholds and trigger settings)."""
+        return cls(model, dict(model.spec.thresholds), model.spec.trigger)
 
-def build_trigger(settings: TriggerSettings, keywords, sample_rate_hz: int) -> Trigger:
-    return Trigger(
-        [
-            KeywordTrigger(
-                kw,
-                settings.thresholds[kw],
-                sample_rate_hz,
-                smoothing_windows=settings.smoothing_windows,
-                patience_windows=settings.patience_windows,
-                refractory_samples=int(round(settings.refractory_s * sample_rate_hz)),
-            )
-            for kw in keywords
-        ]
-    )
+    @classmethod
+    def configured(cls, model: TfliteModel, trigger: TriggerConfig, where: str = "config") -> "ModelSetup":
+        """The sidecar's recommendations overridden by config.yaml's trigger section; ConfigError
+        naming `where` for a keyword the model lacks or a hop that is not a whole number of frames."""
+        setup = cls(model, trigger.thresholds(model.spec.thresholds, where), trigger.apply(model.spec.trigger))
+        try:
+            hop_frames_for(setup.trigger.hop_s, model.spec.frontend.frame_step_s)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        return setup
 
+    @property
+    def keywords(self) -> tuple[str, ...]:
+        return self.model.spec.keywords
 
-def default_trigger_settings(model: TfliteModel) -> TriggerSettings:
-    """The sidecar's recommended thresholds and trigger settings."""
-    t = model.spec.trigger
-    return TriggerSettings(
-        thresholds=dict(model.spec.thresholds),
-        hop_s=t.hop_s,
-        smoothing_windows=t.smoothing_windows,
-        patience_windows=t.patience_windows,
-        refractory_s=t.refractory_s,
-    )
+    def with_threshold(self, keyword: str, threshold: float) -> "ModelSetup":
+        return replace(self, thresholds={**self.thresholds, keyword: float(threshold)})
 
 
 def to_float_mono(block: np.ndarray) -> np.ndarray:
     """int16 or float block, shape (n,) or (n, channels) -> float32 (n,) in [-1, 1]."""
     block = np.asarray(block)
     if block.dtype == np.int16:
-        block = block.astype(np.float32) / INT16_FULL_SCALE
+        block = block.astype(np.float32) / np.float32(INT16_FULL_SCALE)
     elif block.dtype != np.float32:
         block = block.astype(np.float32)
     if block.ndim == 2:
@@ -135,35 +138,67 @@ def to_float_mono(block: np.ndarray) -> np.ndarray:
     return block
 
 
+class _Lane:
+    """One model in a Pipeline: its detector and trigger."""
+
+    def __init__(self, setup: ModelSetup):
+        spec = setup.model.spec
+        self.setup = setup
+        self.detector = StreamingDetector(setup.model, setup.trigger.hop_s)
+        self.trigger = build_trigger(spec.keywords, setup.thresholds, setup.trigger, spec.sample_rate_hz)
+
+
 @dataclass
 class Pipeline:
     """Source blocks at source_rate_hz -> detections. The path every mode goes through.
 
-    feed(block) -> list[Detection]; each window's scores also go to on_scores(ends, scores)
-    if given (for --debug and evaluation). Detection times are in model-rate samples from the
-    start of the stream.
+    setups: one ModelSetup, or several (models sharing the source). feed(block) -> [Detection],
+    in model-rate samples from the start of the stream. Each model's window scores also go to
+    on_scores(ends, scores, setup) if given (for --debug and evaluation).
     """
 
-    model: TfliteModel
-    settings: TriggerSettings
+    setups: list
     source_rate_hz: int
     on_scores: object = None
     windows_scored: int = field(default=0, init=False)
 
     def __post_init__(self):
-        self.detector = StreamingDetector(self.model, self.settings.hop_s)
-        self.resampler = Resampler(self.source_rate_hz, self.model.spec.sample_rate_hz)
-        self.trigger = build_trigger(self.settings, self.model.spec.keywords, self.model.spec.sample_rate_hz)
+        if isinstance(self.setups, ModelSetup):
+            self.setups = [self.setups]
+        if not self.setups:
+            raise ValueError("a Pipeline needs at least one model")
+        self.lanes = [_Lane(s) for s in self.setups]
+        # lanes grouped by model rate (one resampler each), then by front end (one stream each)
+        self._groups: list[tuple[Resampler, list[tuple[object, list[_Lane]]]]] = []
+        by_rate: dict[int, dict] = {}
+        for lane in self.lanes:
+            params = lane.setup.model.spec.frontend
+            by_rate.setdefault(params.sample_rate_hz, {}).setdefault(params, []).append(lane)
+        for rate, by_params in by_rate.items():
+            streams = [(params.open_stream(), lanes) for params, lanes in by_params.items()]
+            self._groups.append((Resampler(self.source_rate_hz, rate), streams))
+
+    @property
+    def model(self) -> TfliteModel:
+        """The first (often the only) model."""
+        return self.setups[0].model
 
     def feed(self, block: np.ndarray) -> list[Detection]:
-        samples = self.resampler.process(to_float_mono(block))
-        ends, scores = self.detector.process(samples)
-        self.windows_scored += len(ends)
-        if self.on_scores is not None and len(ends):
-            self.on_scores(ends, scores)
+        x = to_float_mono(block)
         found = []
-        for end, row in zip(ends, scores):
-            found.extend(self.trigger.update(row, int(end)))
+        for resampler, streams in self._groups:
+            samples = resampler.process(x)
+            for stream, lanes in streams:
+                new = stream.push(samples)
+                for lane in lanes:
+                    ends, scores = lane.detector.process_frames(new, stream.frames_emitted)
+                    if not len(ends):
+                        continue
+                    self.windows_scored += len(ends)
+                    if self.on_scores is not None:
+                        self.on_scores(ends, scores, lane.setup)
+                    for end, row in zip(ends, scores):
+                        found.extend(lane.trigger.update(row, int(end)))
         return found
 
 
@@ -171,6 +206,11 @@ def window_span_s(model: TfliteModel) -> float:
     """Seconds of audio one model window spans (about 1 s for MFCC, 2 s for embeddings)."""
     p = model.spec.frontend
     return float(p.frame_end_samples(np.array([p.window_frames]))[0]) / p.sample_rate_hz
+
+
+def pad_span_s(pipeline: Pipeline) -> float:
+    """The near-silence detect_in_file puts on each side of a file: the longest model window."""
+    return max(window_span_s(s.model) for s in pipeline.setups)
 
 
 def detect_in_file(pipeline: Pipeline, blocks, on_detection=None) -> list[Detection]:
@@ -181,15 +221,14 @@ def detect_in_file(pipeline: Pipeline, blocks, on_detection=None) -> list[Detect
     clip shorter than the window, is then scored as the live daemon would score it. Detection
     times stay relative to the start of the file. on_detection(det) is called as each is found.
     """
-    pad_s = window_span_s(pipeline.model)
+    pad_s = pad_span_s(pipeline)
     rng = np.random.default_rng(0)
     pad = (rng.standard_normal(int(round(pad_s * pipeline.source_rate_hz))) * PAD_DITHER_RMS).astype(np.float32)
-    lead_samples = int(round(pad_s * pipeline.model.spec.sample_rate_hz))
     found = []
 
     def feed(block):
         for det in pipeline.feed(block):
-            det = replace(det, t_samples=det.t_samples - lead_samples)
+            det = replace(det, t_samples=det.t_samples - int(round(pad_s * det.sample_rate_hz)))
             found.append(det)
             if on_detection is not None:
                 on_detection(det)

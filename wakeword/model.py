@@ -1,77 +1,42 @@
-"""TFLite interpreter wrapper: load a model with its sidecar, check they agree, score windows.
-
-Prefers LiteRT (`ai_edge_litert`, the maintained successor, works with numpy 2) and falls back
-to `tflite_runtime` (needs numpy<2). A tflite_runtime that is installed but cannot import, for
-example under numpy 2, is skipped rather than fatal.
-"""
+"""The TFLite model wrapper: load a model with its sidecar, check they agree, score windows."""
 
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
 
 import numpy as np
 
-from .errors import DependencyError, ModelError
+from .errors import ModelError
+from .interpreter import first_line, open_interpreter
 from .sidecar import ModelSpec, load_sidecar, sidecar_path_for
 
 log = logging.getLogger(__name__)
 
-#: Interpreter modules in order of preference.
-INTERPRETER_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter")
-INSTALL_HINT = "pip install ai-edge-litert (or tflite-runtime with numpy<2)"
-
 _NP_DTYPES = {"float32": np.float32, "int8": np.int8, "uint8": np.uint8}
-
-
-def load_interpreter_class(preferred: tuple[str, ...] = INTERPRETER_MODULES):
-    """Return (Interpreter class, backend description such as 'ai_edge_litert 2.3.0')."""
-    failures = []
-    for name in preferred:
-        try:
-            module = importlib.import_module(name)
-            cls = module.Interpreter
-        except Exception as exc:  # noqa: BLE001 - a broken optional backend must not be fatal
-            failures.append(f"{name.split('.')[0]}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-            continue
-        package = name.split(".")[0]
-        version = _package_version(package)
-        return cls, f"{package} {version}"
-    raise DependencyError(f"no TFLite interpreter could be loaded ({'; '.join(failures)}); {INSTALL_HINT}")
-
-
-def _package_version(package: str) -> str:
-    from importlib import metadata
-
-    for dist in (package.replace("_", "-"), package):
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return "unknown"
 
 
 class TfliteModel:
     """A .tflite model checked against its sidecar.
 
     predict(float32 (n, *input_shape[1:]) normalised features) -> float32 (n, len(keywords))
-    probabilities in [0, 1]. Quantised (int8/uint8) inputs and outputs are converted using
-    the tensors' own scale and zero point.
+    probabilities in [0, 1], one column per keyword. Quantised (int8/uint8) inputs and outputs
+    are converted with the tensors' own scale and zero point; logit outputs get their sigmoid
+    (or, over all the sidecar's labels, their softmax) in float.
     """
 
     def __init__(self, model_path: Path, spec: ModelSpec, num_threads: int = 1):
         self.path = Path(model_path)
         self.spec = spec
+        if self.path.is_dir():
+            raise ModelError(f"{self.path}: is a directory, not a .tflite model file")
         if not self.path.is_file():
             raise ModelError(f"{self.path}: model file not found")
-        interpreter_cls, self.backend = load_interpreter_class()
+        self._interp, self.backend = open_interpreter(self.path, num_threads)
         try:
-            self._interp = interpreter_cls(model_path=str(self.path), num_threads=num_threads)
             self._interp.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"{self.path}: not a valid TFLite model ({first})") from None
+        except Exception as exc:  # noqa: BLE001 - the backend's error types vary; all mean a bad file
+            raise ModelError(f"{self.path}: not a valid TFLite model ({first_line(exc)})") from None
         inputs, outputs = self._interp.get_input_details(), self._interp.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelError(
@@ -84,11 +49,17 @@ class TfliteModel:
         self._out_q = self._quant(self._out)
         self._in_np_dtype = _NP_DTYPES[self.input_dtype]
         self._in_range = None if self._in_q is None else (np.iinfo(self._in_np_dtype).min, np.iinfo(self._in_np_dtype).max)
+        self._columns = np.array([spec.labels.index(k) for k in spec.keywords], np.int64)
+        self._all_columns = len(self._columns) == len(spec.labels) and bool(np.all(self._columns == np.arange(len(self._columns))))
         log.info("loaded %s with %s (%s input, %d thread(s))", self.path, self.backend, self.input_dtype, num_threads)
 
     @property
     def input_dtype(self) -> str:
         return np.dtype(self._in["dtype"]).name
+
+    @property
+    def keywords(self) -> tuple[str, ...]:
+        return self.spec.keywords
 
     def _check_against_sidecar(self) -> None:
         spec, where = self.spec, f"{self.path} and its sidecar disagree"
@@ -98,9 +69,9 @@ class TfliteModel:
         if self.input_dtype != spec.input_dtype:
             raise ModelError(f"{where}: model input dtype is {self.input_dtype}, sidecar says {spec.input_dtype}")
         n_out = int(np.prod(self._out["shape"][1:]))
-        if n_out != len(spec.keywords):
+        if n_out != len(spec.labels):
             raise ModelError(
-                f"{where}: model has {n_out} output(s), sidecar lists {len(spec.keywords)} keyword(s) {list(spec.keywords)}"
+                f"{where}: model has {n_out} output(s), sidecar lists {len(spec.labels)} label(s) {list(spec.labels)}"
             )
 
     @staticmethod
@@ -138,14 +109,22 @@ class TfliteModel:
         if self._out_q is not None:
             scale, zero = self._out_q
             y = (y.astype(np.float32) - zero) * scale
-        if self.spec.output_activation == "logit":
+        activation = self.spec.output_activation
+        if activation == "logit":
             y = 1.0 / (1.0 + np.exp(-y))
+        elif activation == "softmax_logit":
+            y = np.exp(y - y.max(axis=1, keepdims=True))
+            y /= y.sum(axis=1, keepdims=True)
+        if not self._all_columns:
+            y = y[:, self._columns]
         return y.astype(np.float32, copy=False)
 
 
 def resolve_model_paths(path: Path) -> tuple[Path, Path]:
     """Accept either the .tflite or the .json; return (tflite path, sidecar path)."""
     path = Path(path)
+    if path.is_dir():
+        raise ModelError(f"{path}: is a directory, not a .tflite model file")
     if path.suffix == ".json":
         spec = load_sidecar(path)
         return path.parent / spec.model_file, path

@@ -10,30 +10,22 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelError
-from .frontend import params_from_dict
+from .errors import ConfigError, ModelError
+from .frontends import params_from_dict
+from .settings import TriggerSettings
 
 SIDECAR_FORMAT_VERSION = 1
 INPUT_DTYPES = ("float32", "int8", "uint8")
 #: "sigmoid": the model outputs probabilities. "logit": it outputs logits and the runtime applies
 #: the sigmoid, because an int8 sigmoid output has a step of 1/256 and tops out at 0.9961, too
-#: coarse for the thresholds that low false-accept rates need.
-OUTPUT_ACTIVATIONS = ("sigmoid", "logit")
-
-
-@dataclass(frozen=True)
-class TriggerDefaults:
-    """Trigger settings the model was evaluated with; config.yaml may override each."""
-
-    hop_s: float = 0.1
-    smoothing_windows: int = 1
-    patience_windows: int = 1
-    refractory_s: float = 1.0
+#: coarse for the thresholds that low false-accept rates need. "softmax_logit": it outputs one
+#: logit per label (output.labels) and the runtime applies the softmax over them.
+OUTPUT_ACTIVATIONS = ("sigmoid", "logit", "softmax_logit")
 
 
 @dataclass(frozen=True)
@@ -41,7 +33,9 @@ class ModelSpec:
     """A parsed sidecar.
 
     input_shape is the model's input shape with the batch dimension first (as 1);
-    frontend is the front end's parameters (features.MfccParams, or embedding.EmbeddingParams);
+    frontend is the front end's parameters (a frontends.FrontEndParams);
+    labels are the model's outputs in order (the keywords when not given); keywords, the labels
+    that trigger detections;
     the feature window (window_frames x feature_dim) is reshaped to input_shape[1:].
     mean/std are per-feature normalisation constants (feature_dim floats each): the model
     sees (features - mean) / std.
@@ -55,10 +49,15 @@ class ModelSpec:
     std: tuple[float, ...]
     input_shape: tuple[int, ...]
     input_dtype: str
-    trigger: TriggerDefaults = field(default_factory=TriggerDefaults)
+    trigger: TriggerSettings = field(default_factory=TriggerSettings)
     training: dict = field(default_factory=dict)
     name: str = "model"
     output_activation: str = "sigmoid"
+    labels: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if not self.labels:
+            object.__setattr__(self, "labels", tuple(self.keywords))
 
     @property
     def sample_rate_hz(self) -> int:
@@ -84,13 +83,9 @@ class ModelSpec:
             "frontend": {"type": self.frontend.frontend_type, **self.frontend.to_dict()},
             "normalisation": {"mean": list(self.mean), "std": list(self.std)},
             "input": {"shape": list(self.input_shape), "dtype": self.input_dtype},
-            "output": {"activation": self.output_activation},
-            "trigger": {
-                "hop_s": self.trigger.hop_s,
-                "smoothing_windows": self.trigger.smoothing_windows,
-                "patience_windows": self.trigger.patience_windows,
-                "refractory_s": self.trigger.refractory_s,
-            },
+            "output": {"activation": self.output_activation,
+                       **({"labels": list(self.labels)} if self.labels != self.keywords else {})},
+            "trigger": asdict(self.trigger),
             "training": self.training,
         }
 
@@ -118,7 +113,7 @@ def spec_from_dict(data: dict, where: str = "sidecar") -> ModelSpec:
     thresholds = need("thresholds", dict)
     for kw in keywords:
         t = thresholds.get(kw)
-        if not isinstance(t, (int, float)) or not 0.0 < t < 1.0:
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0.0 < t < 1.0:
             raise ModelError(f"{where}: thresholds.{kw} must be a number between 0 and 1, got {t!r}")
     params = params_from_dict(need("frontend", dict), where)
     norm = need("normalisation", dict)
@@ -126,6 +121,8 @@ def spec_from_dict(data: dict, where: str = "sidecar") -> ModelSpec:
     for key, vec in (("mean", mean), ("std", std)):
         if not isinstance(vec, list) or len(vec) != params.feature_dim:
             raise ModelError(f"{where}: normalisation.{key} must list {params.feature_dim} numbers")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in mean + std):
+        raise ModelError(f"{where}: normalisation.mean and .std must be finite numbers")
     if any(s <= 0 for s in std):
         raise ModelError(f"{where}: normalisation.std must be positive")
     inp = need("input", dict)
@@ -143,11 +140,23 @@ def spec_from_dict(data: dict, where: str = "sidecar") -> ModelSpec:
     activation = output.get("activation") if isinstance(output, dict) else None
     if activation not in OUTPUT_ACTIVATIONS:
         raise ModelError(f"{where}: output.activation must be one of {', '.join(OUTPUT_ACTIVATIONS)}, got {activation!r}")
+    labels = output.get("labels", list(keywords))
+    if not isinstance(labels, list) or not all(isinstance(k, str) and k for k in labels) or len(set(labels)) != len(labels):
+        raise ModelError(f"{where}: output.labels must be a list of distinct names")
+    missing = [k for k in keywords if k not in labels]
+    if missing:
+        raise ModelError(f"{where}: keywords {missing} are not among output.labels {labels}")
+    if activation == "softmax_logit" and len(labels) < 2:
+        raise ModelError(f"{where}: output.activation softmax_logit needs at least two output.labels")
     trig = data.get("trigger", {})
+    if not isinstance(trig, dict):
+        raise ModelError(f"{where}: trigger must be a mapping")
     try:
-        trigger = TriggerDefaults(**trig)
+        trigger = TriggerSettings(**trig)
     except TypeError as exc:
         raise ModelError(f"{where}: trigger: {exc}") from None
+    except ConfigError as exc:
+        raise ModelError(f"{where}: {exc}") from None
     return ModelSpec(
         model_file=need("model_file", str),
         keywords=keywords,
@@ -161,6 +170,7 @@ def spec_from_dict(data: dict, where: str = "sidecar") -> ModelSpec:
         training=data.get("training", {}),
         name=data.get("name", "model"),
         output_activation=activation,
+        labels=tuple(labels),
     )
 
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .settings import TriggerSettings
+
 
 @dataclass(frozen=True)
 class Detection:
@@ -86,6 +88,7 @@ class Trigger:
 
     def __init__(self, triggers: list[KeywordTrigger]):
         self.triggers = triggers
+        self.keywords = tuple(t.keyword for t in triggers)
 
     def update(self, scores: np.ndarray, t_samples: int) -> list[Detection]:
         found = []
@@ -94,3 +97,21 @@ class Trigger:
             if det is not None:
                 found.append(det)
         return found
+
+
+def build_trigger(keywords, thresholds: dict, settings: TriggerSettings, sample_rate_hz: int) -> Trigger:
+    """A Trigger for `keywords` (in the model's output order) with thresholds {keyword: float}
+    and the trigger settings, counting time in samples at sample_rate_hz."""
+    return Trigger(
+        [
+            KeywordTrigger(
+                kw,
+                thresholds[kw],
+                sample_rate_hz,
+                smoothing_windows=settings.smoothing_windows,
+                patience_windows=settings.patience_windows,
+                refractory_samples=int(round(settings.refractory_s * sample_rate_hz)),
+            )
+            for kw in keywords
+        ]
+    )

@@ -88,8 +88,10 @@ def notify_socket(tmp_path):
 def test_daemon_detects_a_played_stop_fires_actions_and_survives_losing_the_device(pulse, tmp_path, notify_socket):
     from gpiozero.pins.mock import MockFactory
 
-    from wakeword.actions import ActionRunner, HookSettings, LedSettings
-    from wakeword.config import apply_overrides, load_config, resolve_trigger_settings
+    from wakeword.actions import ActionRunner
+    from wakeword.settings import HookSettings, LedSettings
+    from wakeword.config import apply_overrides, load_config
+    from wakeword.detector import ModelSetup
     from wakeword.daemon import Daemon
     from wakeword.model import load_model
     from wakeword.notify import SystemdNotifier
@@ -105,7 +107,7 @@ def test_daemon_detects_a_played_stop_fires_actions_and_survives_losing_the_devi
                                    f"import os; open({str(hook_log)!r}, 'a').write(os.environ['WAKEWORD_KEYWORD'] + '\\n')")),
     ))
     model = load_model(config.model.path)
-    settings = resolve_trigger_settings(config.trigger, model.spec)
+    setups = [ModelSetup.configured(model, config.trigger)]
     factory = MockFactory()
     actions = ActionRunner(config.actions, pin_factory=factory)
     actions.start()
@@ -117,7 +119,7 @@ def test_daemon_detects_a_played_stop_fires_actions_and_survives_losing_the_devi
         found.append(det)
         fired.set()
 
-    daemon = Daemon(config, model, settings, actions, notifier=notifier, on_detection=on_detection)
+    daemon = Daemon(config, setups, actions, notifier=notifier, on_detection=on_detection)
     daemon.start()
     try:
         # READY=1 is sent once audio flows

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from wakeword.config import apply_overrides, config_from_dict, load_config, resolve_trigger_settings
+from wakeword.config import apply_overrides, config_from_dict, load_config
 from wakeword.errors import ConfigError
 from wakeword.sidecar import load_sidecar
 
@@ -79,7 +79,7 @@ def test_a_relative_model_path_is_relative_to_the_config_file(tmp_path):
 def test_command_line_overrides_win_and_are_validated():
     cfg = load_config(ROOT / "config.yaml")
     cfg = apply_overrides(cfg, {"audio.device": "USB", "trigger.threshold": 0.9, "trigger.hop_ms": 200})
-    assert cfg.audio.device == "USB" and cfg.trigger.threshold == 0.9 and cfg.trigger.hop_ms == 200
+    assert cfg.audio.device == "USB" and cfg.trigger.threshold == 0.9 and cfg.trigger.value("hop_ms") == 200
     assert cfg.audio.block_ms is None  # untouched: the model decides
     with pytest.raises(ConfigError, match="command line: trigger.threshold must be between 0 and 1"):
         apply_overrides(cfg, {"trigger.threshold": 2.0})
@@ -88,14 +88,15 @@ def test_command_line_overrides_win_and_are_validated():
 def test_trigger_settings_come_from_the_sidecar_unless_overridden():
     spec = load_sidecar(ROOT / "models" / "stop.json")
     base = config_from_dict({}, "c.yaml", ROOT)
-    s = resolve_trigger_settings(base.trigger, spec)
-    assert s.thresholds == spec.thresholds and s.refractory_s == spec.trigger.refractory_s
+    assert base.trigger.thresholds(spec.thresholds) == spec.thresholds
+    assert base.trigger.apply(spec.trigger) == spec.trigger
     over = config_from_dict({"trigger": {"threshold": 0.77, "refractory_ms": 2500, "smoothing_windows": 4}}, "c.yaml", ROOT)
-    s = resolve_trigger_settings(over.trigger, spec)
-    assert s.thresholds == {"stop": 0.77} and s.refractory_s == 2.5 and s.smoothing_windows == 4
+    s = over.trigger.apply(spec.trigger)
+    assert over.trigger.thresholds(spec.thresholds) == {"stop": 0.77} and s.refractory_s == 2.5 and s.smoothing_windows == 4
+    assert s.hop_s == spec.trigger.hop_s and s.patience_windows == spec.trigger.patience_windows
     bad = config_from_dict({"trigger": {"threshold": {"go": 0.5}}}, "c.yaml", ROOT)
     with pytest.raises(ConfigError, match="trigger.threshold.go names a keyword the model does not have"):
-        resolve_trigger_settings(bad.trigger, spec, where="c.yaml")
+        bad.trigger.thresholds(spec.thresholds, where="c.yaml")
 
 
 def test_a_null_block_lets_the_models_front_end_choose_and_a_number_wins():

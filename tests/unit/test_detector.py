@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import read_wav
-from wakeword.detector import Pipeline, StreamingDetector, default_trigger_settings, hop_frames_for, to_float_mono
+from wakeword.detector import ModelSetup, Pipeline, StreamingDetector, hop_frames_for, to_float_mono
 from wakeword.errors import ConfigError
-from wakeword.features import mfcc_window
+from wakeword.frontends.mfcc import mfcc_window
 
 
 def scores_in_blocks(model, x, block, hop_s=0.1):
@@ -64,10 +64,10 @@ def test_pipeline_resamples_so_a_48k_stream_gives_the_same_detections(shipped_mo
     from wakeword.resample import Resampler
 
     audio = np.concatenate([read_wav(p)[0] for p in [other_clips[0], stop_clips[0], other_clips[1], stop_clips[1]]])
-    settings = default_trigger_settings(shipped_model)
-    at16 = Pipeline(shipped_model, settings, 16000).feed(audio)
+    setup = ModelSetup.recommended(shipped_model)
+    at16 = Pipeline(setup, 16000).feed(audio)
     audio48 = Resampler(16000, 48000).process(audio)
-    at48 = Pipeline(shipped_model, settings, 48000).feed(audio48)
+    at48 = Pipeline(setup, 48000).feed(audio48)
     assert [d.keyword for d in at48] == [d.keyword for d in at16]
     for a, b in zip(at16, at48):
         assert abs(a.time_s - b.time_s) <= 0.1

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import DATA, ROOT, read_wav
-from wakeword import embedding
-from wakeword.embedding import (
+from wakeword.frontends import embedding
+from wakeword.frontends.embedding import (
     INSTALL_HINT,
     EmbeddingParams,
     EmbeddingStream,
@@ -26,7 +26,7 @@ from wakeword.embedding import (
     embeddings_of,
 )
 from wakeword.errors import DependencyError, ModelError
-from wakeword.frontend import params_from_dict
+from wakeword.frontends import params_from_dict
 
 SHIPPED_EMBEDDING_MODEL = ROOT / "models" / "stop-embedding.tflite"
 
@@ -243,11 +243,11 @@ MIXED_STOPS_S = ((4.0, 5.0), (9.0, 10.0))
 
 @needs_extra
 def test_shipped_model_detects_each_stop_in_mixed_stop_wav_once(mixed):
-    from wakeword.detector import Pipeline, default_trigger_settings
+    from wakeword.detector import ModelSetup, Pipeline
     from wakeword.model import load_model
 
     model = load_model(SHIPPED_EMBEDDING_MODEL)
-    pipe = Pipeline(model, default_trigger_settings(model), 16000)
+    pipe = Pipeline(ModelSetup.recommended(model), 16000)
     found = []
     for i in range(0, len(mixed), 16000):
         found += pipe.feed(mixed[i : i + 16000])
@@ -267,7 +267,7 @@ def test_head_trainer_tiny_run_writes_a_model_the_runtime_runs(tmp_path, mixed):
     pytest.importorskip("tensorflow")
     pytest.importorskip("soundfile")
     from tests.unit.test_train_pipeline import make_synthetic_corpus
-    from wakeword.detector import Pipeline, default_trigger_settings
+    from wakeword.detector import ModelSetup, Pipeline
     from wakeword.model import load_model
     from wakeword.train.embedding_head import main
 
@@ -283,7 +283,7 @@ def test_head_trainer_tiny_run_writes_a_model_the_runtime_runs(tmp_path, mixed):
     assert len(sidecar["normalisation"]["mean"]) == 96
     model = load_model(out.with_suffix(".tflite"))
     scores = []
-    pipe = Pipeline(model, default_trigger_settings(model), 16000, on_scores=lambda e, s: scores.append(s))
+    pipe = Pipeline(ModelSetup.recommended(model), 16000, on_scores=lambda e, s, _: scores.append(s))
     pipe.feed(mixed)
     scores = np.concatenate(scores)
     assert scores.shape == (complete_embeddings(len(mixed), model.spec.frontend) - 15, 1)

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import SHIPPED_MODEL
 from wakeword.errors import DependencyError, ModelError
-from wakeword.model import load_interpreter_class, load_model
+from wakeword.model import load_model
 
 
 def copy_model(tmp_path):
@@ -71,13 +71,6 @@ def test_corrupt_and_missing_models_are_model_errors(tmp_path):
         load_model(tmp_path / "absent.tflite")
 
 
-def test_litert_is_preferred_and_a_broken_backend_is_skipped():
-    cls, backend = load_interpreter_class(("no_such_backend.interpreter", "ai_edge_litert.interpreter", "tflite_runtime.interpreter"))
-    assert backend.startswith(("ai_edge_litert", "tflite_runtime"))
-    with pytest.raises(DependencyError, match="pip install ai-edge-litert"):
-        load_interpreter_class(("no_such_backend.interpreter",))
-
-
 def test_a_logit_output_gets_the_sigmoid_applied_in_float(shipped_model, tmp_path):
     # the same graph read as emitting logits: the wrapper must map y -> 1 / (1 + e^-y)
     from dataclasses import replace
@@ -97,7 +90,7 @@ def one_network_three_ways(tmp_path_factory):
     """The same tiny Keras network exported with float32, int8 and uint8 input/output."""
     tf = pytest.importorskip("tensorflow")
     keras = tf.keras
-    from wakeword.features import MfccParams
+    from wakeword.frontends.mfcc import MfccParams
     from wakeword.sidecar import ModelSpec
 
     tf.keras.utils.set_random_seed(0)

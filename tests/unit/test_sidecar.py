@@ -5,8 +5,9 @@ import json
 import pytest
 
 from wakeword.errors import ModelError
-from wakeword.features import MfccParams
-from wakeword.sidecar import ModelSpec, TriggerDefaults, load_sidecar, save_sidecar, spec_from_dict
+from wakeword.frontends.mfcc import MfccParams
+from wakeword.settings import TriggerSettings
+from wakeword.sidecar import ModelSpec, load_sidecar, save_sidecar, spec_from_dict
 
 
 def make_spec(**changes):
@@ -20,7 +21,7 @@ def make_spec(**changes):
         std=tuple(1.0 + i for i in range(13)),
         input_shape=(1, 98, 13, 1),
         input_dtype="int8",
-        trigger=TriggerDefaults(hop_s=0.1, smoothing_windows=2, patience_windows=1, refractory_s=1.5),
+        trigger=TriggerSettings(hop_s=0.1, smoothing_windows=2, patience_windows=1, refractory_s=1.5),
         training={"data": "test"},
         name="stop",
     )

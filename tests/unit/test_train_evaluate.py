@@ -15,7 +15,8 @@ import pytest
 
 sf = pytest.importorskip("soundfile")
 
-from wakeword.detector import TriggerSettings, build_trigger  # noqa: E402
+from wakeword.settings import TriggerSettings  # noqa: E402
+from wakeword.trigger import build_trigger  # noqa: E402
 from wakeword.train import evaluate as ev  # noqa: E402
 from wakeword.train.data import Clip  # noqa: E402
 
@@ -24,7 +25,7 @@ HOP = 1600  # samples at 16 kHz between window ends (100 ms)
 
 
 def settings(smoothing=1, patience=1, refractory_s=1.0):
-    return TriggerSettings(thresholds={"stop": 0.5}, hop_s=0.1, smoothing_windows=smoothing,
+    return TriggerSettings(hop_s=0.1, smoothing_windows=smoothing,
                            patience_windows=patience, refractory_s=refractory_s)
 
 
@@ -34,8 +35,7 @@ def window_ends(n):
 
 def full_replay(scores, ends, threshold, st):
     """Reference: every window through a fresh daemon trigger."""
-    trig = build_trigger(TriggerSettings({"stop": threshold}, st.hop_s, st.smoothing_windows, st.patience_windows,
-                                         st.refractory_s), ["stop"], RATE)
+    trig = build_trigger(["stop"], {"stop": threshold}, st, RATE)
     return np.array([e for s, e in zip(scores, ends) if trig.update(np.array([s]), int(e))], np.int64)
 
 
@@ -257,7 +257,7 @@ def test_evaluation_runs_the_real_model_through_the_pipeline(shipped_model, stop
     kw = [Clip(p, "stop", p.stem, "tests", "keyword") for p in stop_clips]
     others = [Clip(p, p.stem.split("_")[0], p.stem, "tests", "command") for p in other_clips]
     trials = ev.build_keyword_trials(kw, None, None, seed=0, placements=1)
-    settings_ = ev.resolve_trigger_settings(ev.TriggerConfig(), shipped_model.spec)
+    settings_ = shipped_model.spec.trigger
     ws = ev.score_audio(shipped_model, settings_, trials, "stop")
     ws_small = ev.score_audio(shipped_model, settings_, trials, "stop", block_s=0.1)
     np.testing.assert_array_equal(ws.scores, ws_small.scores)

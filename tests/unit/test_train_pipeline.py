@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("tensorflow")
 pytest.importorskip("soundfile")
 
-from wakeword.detector import Pipeline, default_trigger_settings  # noqa: E402
+from wakeword.detector import ModelSetup, Pipeline  # noqa: E402
 from wakeword.model import load_model  # noqa: E402
 from wakeword.sidecar import load_sidecar, spec_from_dict  # noqa: E402
 
@@ -95,7 +95,7 @@ def test_tiny_model_runs_in_the_streaming_pipeline_on_audio(tiny_run):
     prefix, _ = tiny_run
     model = load_model(prefix.with_suffix(".tflite"))
     seen = []
-    pipe = Pipeline(model, default_trigger_settings(model), 16000, on_scores=lambda ends, scores: seen.append(scores))
+    pipe = Pipeline(ModelSetup.recommended(model), 16000, on_scores=lambda ends, scores, _: seen.append(scores))
     audio = 0.05 * np.random.default_rng(2).standard_normal(3 * 16000).astype(np.float32)
     for start in range(0, len(audio), 1600):
         pipe.feed(audio[start : start + 1600])

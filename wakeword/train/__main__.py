@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import WakewordError
-from ..sidecar import TriggerDefaults
+from ..settings import TriggerSettings
 from . import data as datamod
 from .examples import AUG_RATE_HZ, AudioStore, AugmentSettings, augment_settings
 from .featureset import build_features, cache_key, cached, normalisation
@@ -434,7 +434,7 @@ def main(argv=None) -> int:
     print("validating (float)")
     val_float = validate(predict, arch, val_mat, mean, std)
     best = val_float["best"]
-    trigger = TriggerDefaults(hop_s=HOP_S, smoothing_windows=best["smoothing_windows"], patience_windows=best["patience_windows"], refractory_s=REFRACTORY_S)
+    trigger = TriggerSettings(hop_s=HOP_S, smoothing_windows=best["smoothing_windows"], patience_windows=best["patience_windows"], refractory_s=REFRACTORY_S)
     threshold = float(best["at_target"]["threshold"])
     print(f"  float, trigger s{trigger.smoothing_windows}p{trigger.patience_windows}: {best['at_target']}")
 

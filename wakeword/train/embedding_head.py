@@ -35,8 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..embedding import EmbeddingParams, FeatureModels, embeddings_of, installed_openwakeword_version
-from ..sidecar import TriggerDefaults, save_sidecar
+from ..frontends.embedding import EmbeddingParams, FeatureModels, embeddings_of, installed_openwakeword_version
+from ..settings import TriggerSettings
+from ..sidecar import save_sidecar
 from . import augment
 from . import data as datamod
 from .examples import AUG_RATE_HZ, RIR_BANK_SIZE, AudioStore, AugmentSettings, WindowFactory
@@ -291,7 +292,7 @@ def write_head(tflite_bytes: bytes, out_prefix: Path, keyword: str, params: Embe
     """Write PREFIX.tflite and its sidecar PREFIX.json (float input, logit output, 80 ms hop)."""
     from .export import write_model
 
-    trigger = TriggerDefaults(hop_s=HOP_S, smoothing_windows=smoothing_windows, patience_windows=1, refractory_s=REFRACTORY_S)
+    trigger = TriggerSettings(hop_s=HOP_S, smoothing_windows=smoothing_windows, patience_windows=1, refractory_s=REFRACTORY_S)
     return write_model(tflite_bytes, out_prefix, keyword, params, mean, std,
                        input_shape=(params.window_frames, params.feature_dim), input_dtype="float32",
                        threshold=threshold, trigger=trigger, training=training, name=name, output_activation="logit")

@@ -47,8 +47,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import TriggerConfig, resolve_trigger_settings
-from ..detector import Pipeline, TriggerSettings, build_trigger
+from ..detector import ModelSetup, Pipeline
+from ..settings import TriggerConfig, TriggerSettings
+from ..trigger import build_trigger
 from ..errors import ConfigError, WakewordError
 from ..model import load_model
 from ..sidecar import load_sidecar, sidecar_path_for
@@ -446,11 +447,11 @@ def score_audio(model, settings: TriggerSettings, audio: EvalAudio, keyword: str
     k = model.spec.keywords.index(keyword)
     ends, scores = [], []
 
-    def record(e, s):
+    def record(e, s, _setup):
         ends.append(np.asarray(e, np.int64).copy())
         scores.append(np.asarray(s[:, k], np.float32).copy())
 
-    pipe = Pipeline(model, settings, audio.rate_hz, on_scores=record)
+    pipe = Pipeline(ModelSetup(model, dict(model.spec.thresholds), settings), audio.rate_hz, on_scores=record)
     block = int(round(block_s * audio.rate_hz))
     for i in range(0, len(audio.audio), block):
         pipe.feed(np.asarray(audio.audio[i : i + block]))
@@ -484,7 +485,7 @@ def replay_trigger(
     """
     scores = np.asarray(scores, np.float32)
     ends = np.asarray(ends, np.int64)
-    trig = build_trigger(dataclasses.replace(settings, thresholds={keyword: threshold}), [keyword], sample_rate_hz)
+    trig = build_trigger([keyword], {keyword: threshold}, settings, sample_rate_hz)
     kt = trig.triggers[0]
     if skip_quiet:
         s = settings.smoothing_windows
@@ -823,8 +824,8 @@ def load_for_evaluation(path, keyword: str, hop_s: float | None = None):
     model = load_model(Path(path))
     if keyword not in model.spec.keywords:
         raise ConfigError(f"{path}: model has no keyword {keyword!r} (it has {list(model.spec.keywords)})")
-    trigger_config = TriggerConfig() if hop_s is None else TriggerConfig(hop_ms=int(round(hop_s * 1000)))
-    return model, resolve_trigger_settings(trigger_config, model.spec, where=str(path))
+    trigger_config = TriggerConfig() if hop_s is None else TriggerConfig.from_keys(hop_ms=int(round(hop_s * 1000)))
+    return model, ModelSetup.configured(model, trigger_config, where=str(path)).trigger
 
 
 def _set_names(sets: EvalSets) -> list[str]:
@@ -1012,7 +1013,7 @@ def summarise_model(ms: ModelScores, sets: EvalSets, keyword: str = DEFAULT_KEYW
         "frontend": {"type": spec.frontend.frontend_type, **spec.frontend.to_dict()},
         "frontend_files": frontend_model_files(spec),
         "output_activation": getattr(spec, "output_activation", "sigmoid"),
-        "trigger": dataclasses.asdict(dataclasses.replace(ms.settings, thresholds={})) | {"threshold": sidecar_threshold},
+        "trigger": dataclasses.asdict(ms.settings) | {"threshold": sidecar_threshold},
         "training": spec.training,
         "scores_from_cache": list(ms.cached_sets),
         "at_sidecar_threshold": operating_point(ms, sets, sidecar_threshold, keyword),
@@ -1033,7 +1034,7 @@ def frontend_model_files(spec) -> dict:
     if spec.frontend.frontend_type == "mfcc":
         return {}
     try:
-        from ..embedding import resource_paths
+        from ..frontends.embedding import resource_paths
 
         return {Path(p).name: Path(p).stat().st_size for p in resource_paths()}
     except Exception as exc:  # noqa: BLE001 - informative only; the evaluation itself already ran
@@ -1055,7 +1056,7 @@ def count_tflite_params(path) -> int | None:
     Uses the interpreter's op list; None if the backend does not expose it.
     """
     try:
-        from ..model import load_interpreter_class
+        from ..interpreter import load_interpreter_class
 
         cls, _ = load_interpreter_class()
         interp = cls(model_path=str(path))

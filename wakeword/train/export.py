@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..sidecar import ModelSpec, TriggerDefaults, save_sidecar
+from ..settings import TriggerSettings
+from ..sidecar import ModelSpec, save_sidecar
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def write_model(
     input_shape: tuple[int, ...],
     input_dtype: str,
     threshold: float,
-    trigger: TriggerDefaults,
+    trigger: TriggerSettings,
     training: dict,
     name: str,
     output_activation: str = "logit",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..features import MfccParams, mfcc_window
+from ..frontends.mfcc import MfccParams, mfcc_window
 from . import augment
 from .examples import AUG_RATE_HZ, RIR_BANK_SIZE, AudioStore, AugmentSettings, WindowFactory, aug_window_samples, to_model_rate
 

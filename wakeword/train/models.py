@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from ..features import MfccParams
+from ..frontends.mfcc import MfccParams
 
 BASELINE_PARAMS = MfccParams(
     sample_rate_hz=8000,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..features import MfccParams, mfcc_window
+from ..frontends.mfcc import MfccParams, mfcc_window
 from . import augment
 from .examples import AUG_RATE_HZ, AudioStore, to_model_rate
 

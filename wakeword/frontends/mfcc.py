@@ -22,7 +22,7 @@ import numpy as np
 from python_speech_features import base as psf_base
 from python_speech_features import sigproc as psf_sigproc
 
-from .errors import ModelError
+from ..errors import ModelError
 
 #: Analysis windows a sidecar may name, mapped to functions of the frame length in samples.
 WINDOW_FUNCTIONS = {
@@ -65,9 +65,18 @@ class MfccParams:
     window_frames: int = 98
 
     frontend_type: ClassVar[str] = "mfcc"
+    #: one 100 ms hop per capture block
+    default_block_ms: ClassVar[int] = 100
 
     def __post_init__(self) -> None:
         problems = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "winfunc" or (f.name == "highfreq_hz" and value is None):
+                continue
+            if isinstance(value, bool) != (f.name == "append_energy") or not isinstance(value, (int, float)) \
+                    or not math.isfinite(value):
+                raise ModelError(f"MFCC parameters: {f.name} must be a finite number, got {value!r}")
         if self.sample_rate_hz <= 0:
             problems.append(f"sample_rate_hz must be positive, got {self.sample_rate_hz}")
         if self.winfunc not in WINDOW_FUNCTIONS:
@@ -120,6 +129,12 @@ class MfccParams:
         if unknown:
             raise ModelError(f"unknown MFCC parameter(s): {', '.join(unknown)}")
         return cls(**data)
+
+    def check_available(self) -> None:
+        """The MFCC front end needs nothing beyond the runtime's own dependencies."""
+
+    def open_stream(self) -> "MfccStream":
+        return MfccStream(self)
 
 
 def complete_frames(n_samples: int, params: MfccParams) -> int:
@@ -237,3 +252,6 @@ class MfccStream:
         self._pending = pending[n * step :]
         self.frames_emitted += n
         return out
+
+
+PARAMS = MfccParams

@@ -5,7 +5,7 @@ import pytest
 from python_speech_features import mfcc as psf_mfcc
 
 from tests.conftest import read_wav
-from wakeword.features import WINDOW_FUNCTIONS, MfccParams, MfccStream, complete_frames, mfcc_window
+from wakeword.frontends.mfcc import WINDOW_FUNCTIONS, MfccParams, MfccStream, complete_frames, mfcc_window
 from wakeword.errors import ModelError
 
 FRONT_ENDS = {

@@ -1,0 +1,95 @@
+"""Front ends: what turns audio into the feature frames a model's window is made of.
+
+A sidecar names its front end by `frontend.type` and gives its parameters. Each front end is one
+module here whose `PARAMS` class implements `FrontEndParams`; `params_class(type)` finds it by
+the sidecar's type, importing the module only then (the speech embedding needs an extra).
+
+Adding a front end means adding a module with a PARAMS class and a line in FRONTEND_MODULES.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+
+from ..errors import DependencyError, ModelError
+
+#: sidecar frontend.type -> module in this package that holds its PARAMS class
+FRONTEND_MODULES = {"mfcc": "mfcc", "speech_embedding": "embedding"}
+EMBEDDING_INSTALL_HINT = "pip install 'wakeword[embedding]'"
+
+
+@runtime_checkable
+class FrameStream(Protocol):
+    """Incremental features: push float32 samples (any block length) at the front end's rate and
+    get float32 (new_frames, feature_dim) back. Each frame is computed once, whatever the blocks."""
+
+    frames_emitted: int
+
+    def push(self, samples: np.ndarray) -> np.ndarray: ...
+
+    def reset(self) -> None: ...
+
+
+@runtime_checkable
+class FrontEndParams(Protocol):
+    """A front end's parameters: everything needed to turn audio into a model's input window.
+
+    frame_end_samples(i) gives, for int array i of exclusive frame indices, one past the last
+    sample that frame i-1 depends on. default_block_ms is the capture block when config.yaml's
+    audio.block_ms is null. check_available() raises DependencyError when an optional package the
+    front end needs is missing, so --check-config and --dry-run fail before any audio is read.
+    """
+
+    frontend_type: ClassVar[str]
+    default_block_ms: ClassVar[int]
+    sample_rate_hz: int
+    window_frames: int
+
+    @property
+    def feature_dim(self) -> int: ...
+
+    @property
+    def frame_step_samples(self) -> int: ...
+
+    @property
+    def frame_step_s(self) -> float: ...
+
+    @property
+    def window_samples(self) -> int: ...
+
+    def frame_end_samples(self, ends: np.ndarray) -> np.ndarray: ...
+
+    def to_dict(self) -> dict: ...
+
+    def check_available(self) -> None: ...
+
+    def open_stream(self) -> FrameStream: ...
+
+
+def params_class(frontend_type: str, where: str = "sidecar"):
+    """The PARAMS class of the front end named `frontend_type`; ModelError if unknown,
+    DependencyError if its module cannot be imported."""
+    module = FRONTEND_MODULES.get(frontend_type)
+    if module is None:
+        raise ModelError(
+            f"{where}: frontend.type {frontend_type!r} is not supported (expected one of {', '.join(FRONTEND_MODULES)})"
+        )
+    try:
+        return importlib.import_module(f"{__name__}.{module}").PARAMS
+    except ImportError as exc:  # pragma: no cover - depends on what is installed
+        raise DependencyError(f"the {frontend_type} front end is not available ({exc}); {EMBEDDING_INSTALL_HINT}") from None
+
+
+def params_from_dict(data: dict, where: str):
+    """A sidecar's `frontend` mapping -> that front end's parameters; ModelError if malformed."""
+    if not isinstance(data, dict):
+        raise ModelError(f"{where}: frontend must be a mapping")
+    data = dict(data)
+    cls = params_class(data.pop("type", None), where)
+    try:
+        return cls.from_dict(data)
+    except (TypeError, ModelError) as exc:
+        raise ModelError(f"{where}: frontend: {exc}") from None

@@ -1,0 +1,346 @@
+"""Every setting in one place: a frozen dataclass per config section, with its default, unit and range.
+
+config.py reads config.yaml into these, sidecar.py stores a model's recommended TriggerSettings,
+trigger.py and the actions run on them. Each field's range lives in its metadata, and one
+checker (`check_fields`, called by every __post_init__) enforces it, so a value is validated
+the same way whether it came from a file, a flag or code. NaN and infinity are rejected
+everywhere: they pass `lo <= x <= hi` comparisons by failing every one of them.
+
+This module imports nothing of the project but errors.py.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from .errors import ConfigError
+
+#: int16 full scale: int16 samples are divided by this to give floats in [-1, 1).
+INT16_FULL_SCALE = 32768.0
+#: BCM numbers of the Raspberry Pi's GPIO header.
+GPIO_PIN_MAX = 27
+LED_MODES = ("blink", "on")
+
+
+# ---------------------------------------------------------------------------------- checking
+
+
+def setting(default, *, lo=None, hi=None, integer=False, lo_open=False, optional=False, choices=None, kind="number"):
+    """A dataclass field with its validation rule in the metadata (read by check_fields).
+
+    kind: "number" (int or float; integer=True for whole numbers), "bool", "choice" (one of
+    `choices`), "pin" (GPIO number 0-27, a gpiozero pin name, or None), "command" (argument list),
+    "any" (checked by the owning class). optional: None is allowed.
+    """
+    meta = dict(kind=kind, lo=lo, hi=hi, integer=integer, lo_open=lo_open, optional=optional, choices=choices)
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def check_number(value, key: str, lo=None, hi=None, integer=False, lo_open=False, optional=False):
+    """value if it is a finite number in range, else ConfigError naming key (bool is not a number)."""
+    if value is None and optional:
+        return None
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        raise ConfigError(f"{key} must be {'a whole number' if integer else 'a number'}, got {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{key} must be a finite number, got {value!r}")
+    too_low = lo is not None and (value < lo or (lo_open and value == lo))
+    too_high = hi is not None and value > hi
+    if too_low or too_high:
+        if hi is not None and lo is not None:
+            rng = f"between {lo:g} and {hi:g}"
+        elif lo is not None:
+            rng = f"greater than {lo:g}" if lo_open else f"at least {lo:g}"
+        else:
+            rng = f"at most {hi:g}"
+        raise ConfigError(f"{key} must be {rng}, got {value!r}")
+    return value
+
+
+def check_pin(value, key: str):
+    """A BCM number 0-27, a gpiozero pin name such as "GPIO17" or "BOARD11", or None."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= GPIO_PIN_MAX):
+        return value
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise ConfigError(
+        f"{key} must be a BCM pin number 0-{GPIO_PIN_MAX}, a gpiozero pin name such as \"GPIO17\", or null, got {value!r}"
+    )
+
+
+def check_command(value, key: str) -> tuple[str, ...]:
+    """An argument list (never a shell string) -> tuple of str; None or [] is no command."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        raise ConfigError(
+            f"{key} must be a list of arguments such as [\"/usr/local/bin/on-stop\", \"--fast\"] "
+            f"(it is never run through a shell), got {value!r}"
+        )
+    if not isinstance(value, (list, tuple)) or not all(
+        isinstance(a, (str, int, float)) and not isinstance(a, bool) for a in value
+    ):
+        raise ConfigError(f"{key} must be a list of arguments, got {value!r}")
+    command = tuple(str(a) for a in value)
+    if command and not command[0].strip():
+        raise ConfigError(f"{key} must start with the program to run, got {value!r}")
+    return command
+
+
+def check_fields(obj, section: str) -> None:
+    """Validate (and normalise, on frozen dataclasses) every field that carries a `setting` rule.
+
+    Raises ConfigError("section.key ...") for the first field out of its range.
+    """
+    for f in fields(obj):
+        meta = f.metadata
+        if "kind" not in meta:
+            continue
+        key = f"{section}.{f.name}" if section else f.name
+        value = getattr(obj, f.name)
+        kind = meta["kind"]
+        if kind == "number":
+            value = check_number(value, key, meta["lo"], meta["hi"], meta["integer"], meta["lo_open"], meta["optional"])
+        elif kind == "bool":
+            if not isinstance(value, bool):
+                raise ConfigError(f"{key} must be true or false, got {value!r}")
+        elif kind == "choice":
+            if value not in meta["choices"] and not (value is None and meta["optional"]):
+                raise ConfigError(f"{key} must be one of {', '.join(map(str, meta['choices']))}, got {value!r}")
+        elif kind == "pin":
+            value = check_pin(value, key)
+        elif kind == "command":
+            value = check_command(value, key)
+        object.__setattr__(obj, f.name, value)
+
+
+def field_names(cls) -> set[str]:
+    return {f.name for f in fields(cls)}
+
+
+# ---------------------------------------------------------------------------------- audio
+
+
+@dataclass(frozen=True)
+class AudioSettings:
+    """The capture device. device: None (the system default input), an index, or part of a name.
+    sample_rate_hz None uses the device's own rate; block_ms None lets the model decide."""
+
+    device: int | str | None = setting(None, kind="any")
+    sample_rate_hz: int | None = setting(None, lo=4000, hi=384000, integer=True, optional=True)
+    block_ms: int | None = setting(None, lo=10, hi=1000, integer=True, optional=True)
+    channels: int = setting(1, lo=1, hi=32, integer=True)
+    buffer_s: float = setting(5.0, lo=0.5, hi=60)
+    stall_timeout_s: float = setting(3.0, lo=0.5, hi=600)
+    reconnect_interval_s: float = setting(2.0, lo=0.1, hi=600)
+
+    def __post_init__(self):
+        d = self.device
+        if isinstance(d, str) and d.strip().isdigit():
+            d = int(d)
+        ok = d is None or (isinstance(d, str) and d.strip()) or (isinstance(d, int) and not isinstance(d, bool) and d >= 0)
+        if not ok:
+            raise ConfigError(f"audio.device must be null, a device index or part of a device name, got {self.device!r}")
+        object.__setattr__(self, "device", d)
+        check_fields(self, "audio")
+
+
+# ---------------------------------------------------------------------------------- model
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """A .tflite model (its .json sidecar beside it) and its interpreter threads."""
+
+    path: Path | None = setting(None, kind="any")
+    num_threads: int = setting(1, lo=1, hi=4, integer=True)
+
+    def __post_init__(self):
+        if self.path is not None:
+            path = Path(self.path)
+            if path.suffix not in (".tflite", ".json"):
+                raise ConfigError(f"model.path must name a .tflite model (or its .json sidecar), got {str(path)!r}")
+            object.__setattr__(self, "path", path)
+        check_fields(self, "model")
+
+
+# ---------------------------------------------------------------------------------- trigger
+
+
+@dataclass(frozen=True)
+class TriggerSettings:
+    """How window scores become detections (trigger.py), in the units the trigger uses.
+
+    The one definition of the trigger settings: a model's sidecar stores the values it was
+    evaluated with, config.yaml's trigger section overrides them field by field (TriggerConfig),
+    and the trigger runs on the result.
+    """
+
+    hop_s: float = setting(0.1, lo=0.01, hi=1.0)
+    smoothing_windows: int = setting(1, lo=1, hi=50, integer=True)
+    patience_windows: int = setting(1, lo=1, hi=50, integer=True)
+    refractory_s: float = setting(1.0, lo=0.0, hi=60.0)
+
+    def __post_init__(self):
+        check_fields(self, "trigger")
+
+
+#: config.yaml's trigger keys that are TriggerSettings fields in another unit: key -> (field, scale).
+TRIGGER_CONFIG_KEYS = {
+    "hop_ms": ("hop_s", 1e-3),
+    "smoothing_windows": ("smoothing_windows", 1),
+    "patience_windows": ("patience_windows", 1),
+    "refractory_ms": ("refractory_s", 1e-3),
+}
+
+
+def check_threshold(value, key: str) -> float:
+    """A detection threshold: a finite number strictly between 0 and 1."""
+    check_number(value, key, 0, 1, lo_open=True)
+    if value >= 1:
+        raise ConfigError(f"{key} must be between 0 and 1, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class TriggerConfig:
+    """config.yaml's trigger section: overrides of a model's recommended TriggerSettings.
+
+    threshold: None (the sidecar's), one number for every keyword, or {keyword: number}.
+    overrides: {TriggerSettings field: value} for the keys given (in the fields' own units).
+    """
+
+    threshold: float | dict | None = None
+    overrides: tuple = ()
+
+    def __post_init__(self):
+        t = self.threshold
+        if isinstance(t, dict):
+            object.__setattr__(self, "threshold", {str(k): check_threshold(v, f"trigger.threshold.{k}") for k, v in t.items()})
+        elif t is not None:
+            object.__setattr__(self, "threshold", check_threshold(t, "trigger.threshold"))
+        names = field_names(TriggerSettings)
+        for name, _ in self.overrides:
+            if name not in names:
+                raise ConfigError(f"trigger.{name} is not a trigger setting")
+        object.__setattr__(self, "overrides", tuple(sorted(dict(self.overrides).items())))
+
+    @classmethod
+    def from_keys(cls, threshold=None, **keys) -> "TriggerConfig":
+        """From config.yaml's keys (hop_ms, smoothing_windows, patience_windows, refractory_ms);
+        None values are left to the model. Ranges are TriggerSettings', in the key's unit."""
+        over = {}
+        for key, value in keys.items():
+            if key not in TRIGGER_CONFIG_KEYS:
+                raise ConfigError(f"trigger.{key} is not a known setting (known: {', '.join(sorted(TRIGGER_CONFIG_KEYS))})")
+            if value is None:
+                continue
+            name, scale = TRIGGER_CONFIG_KEYS[key]
+            meta = next(f.metadata for f in fields(TriggerSettings) if f.name == name)
+            lo = None if meta["lo"] is None else round(meta["lo"] / scale, 9)
+            hi = None if meta["hi"] is None else round(meta["hi"] / scale, 9)
+            check_number(value, f"trigger.{key}", lo, hi, integer=True)
+            over[name] = value * scale if scale != 1 else value
+        return cls(threshold=threshold, overrides=tuple(over.items()))
+
+    def value(self, key: str):
+        """A config.yaml key's value as given (hop_ms, ...), or None when the model decides."""
+        name, scale = TRIGGER_CONFIG_KEYS[key]
+        v = dict(self.overrides).get(name)
+        return None if v is None else (v if scale == 1 else int(round(v / scale)))
+
+    def apply(self, recommended: TriggerSettings) -> TriggerSettings:
+        """The model's recommended settings with these overrides."""
+        from dataclasses import replace
+
+        return replace(recommended, **dict(self.overrides))
+
+    def thresholds(self, recommended: dict, where: str = "config") -> dict:
+        """{keyword: threshold}: the model's, overridden by this section; ConfigError for a
+        keyword the model does not have."""
+        out = dict(recommended)
+        if isinstance(self.threshold, dict):
+            for kw, value in self.threshold.items():
+                if kw not in out:
+                    raise ConfigError(
+                        f"{where}: trigger.threshold.{kw} names a keyword the model does not have "
+                        f"(it has: {', '.join(recommended)})"
+                    )
+                out[kw] = value
+        elif self.threshold is not None:
+            out = {kw: self.threshold for kw in out}
+        return out
+
+
+# ---------------------------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True)
+class LedSettings:
+    """An LED on `pin` (BCM number or gpiozero pin name; None = no LED).
+
+    mode "on" holds it lit for on_s seconds; "blink" blinks it (blink_on_s lit, blink_off_s
+    dark) for about on_s seconds. active_high=False for an LED wired from 3V3 to the pin.
+    """
+
+    pin: int | str | None = setting(17, kind="pin")
+    mode: str = setting("blink", kind="choice", choices=LED_MODES)
+    on_s: float = setting(1.0, lo=0, hi=60, lo_open=True)
+    blink_on_s: float = setting(0.1, lo=0, hi=10, lo_open=True)
+    blink_off_s: float = setting(0.1, lo=0, hi=10, lo_open=True)
+    active_high: bool = setting(True, kind="bool")
+
+    def __post_init__(self):
+        check_fields(self, "actions.led")
+
+    @property
+    def blink_count(self) -> int:
+        """How many blinks fill on_s (at least one)."""
+        return max(1, round(self.on_s / (self.blink_on_s + self.blink_off_s)))
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """A digital output on `pin` (None = disabled), active for pulse_s seconds per detection.
+    active_high=False drives the pin low while active (most relay boards)."""
+
+    pin: int | str | None = setting(None, kind="pin")
+    active_high: bool = setting(True, kind="bool")
+    pulse_s: float = setting(0.5, lo=0, hi=60, lo_open=True)
+
+    def __post_init__(self):
+        check_fields(self, "actions.output")
+
+
+@dataclass(frozen=True)
+class HookSettings:
+    """A command run per detection, as an argument list (never through a shell); empty = none.
+    It is killed after timeout_s seconds; at most max_concurrent run at once, and a detection
+    that finds them all busy skips the hook."""
+
+    command: tuple[str, ...] = setting((), kind="command")
+    timeout_s: float = setting(10.0, lo=0, hi=3600, lo_open=True)
+    max_concurrent: int = setting(2, lo=1, hi=16, integer=True)
+
+    def __post_init__(self):
+        check_fields(self, "actions.hook")
+
+
+@dataclass(frozen=True)
+class ActionSettings:
+    """All actions. log_json: one JSON line per detection on stdout (else a log message)."""
+
+    led: LedSettings = field(default_factory=LedSettings)
+    output: OutputSettings = field(default_factory=OutputSettings)
+    hook: HookSettings = field(default_factory=HookSettings)
+    log_json: bool = setting(True, kind="bool")
+
+    def __post_init__(self):
+        check_fields(self, "actions")
+        if self.led.pin is not None and self.output.pin is not None and str(self.led.pin) == str(self.output.pin):
+            raise ConfigError(f"actions.output.pin is the same pin as actions.led.pin ({self.led.pin})")
