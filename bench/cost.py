@@ -36,13 +36,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import read_wav  # noqa: E402
-from tests.wavfile import write_wav  # noqa: E402
-from wakeword.detector import ModelSetup, Pipeline  # noqa: E402
+from wakeword.detector import ModelSetup, Pipeline, to_float_mono  # noqa: E402
 from wakeword.frontends.mfcc import mfcc_window  # noqa: E402
-from wakeword.frontends import default_block_ms  # noqa: E402
 from wakeword.model import load_model  # noqa: E402
 from wakeword.resample import Resampler  # noqa: E402
+from wakeword.wavfile import WavFileSource, write_wav  # noqa: E402
 
 SOURCE_RATE_HZ = 16000
 DRY_RUN_BLOCK_S = 10.0
@@ -52,7 +50,7 @@ SECONDS_PER_HOUR = 3600.0
 
 def bench_audio(minutes: float, seed: int = 0) -> np.ndarray:
     """float32 16 kHz: the tests/data clips in random order with pauses and a faint noise bed."""
-    clips = [read_wav(p)[0] for p in sorted((ROOT / "tests" / "data").glob("*.wav"))]
+    clips = [to_float_mono(WavFileSource(p).read_all()) for p in sorted((ROOT / "tests" / "data").glob("*.wav"))]
     rng = np.random.default_rng(seed)
     parts, total = [], 0
     target = int(minutes * 60 * SOURCE_RATE_HZ)
@@ -186,7 +184,7 @@ def dry_run_rss_mb(model_path: Path, audio: np.ndarray, python: str = sys.execut
     """Peak RSS (VmHWM) of `python -m wakeword --dry-run` on the bench audio, in MB, run by the
     interpreter `python` (this checkout's code, that environment's packages)."""
     with tempfile.TemporaryDirectory() as tmp:
-        wav = write_wav(Path(tmp) / "bench.wav", audio, SOURCE_RATE_HZ, "pcm16")
+        wav = write_wav(Path(tmp) / "bench.wav", audio, SOURCE_RATE_HZ)
         r = subprocess.run([python, "-c", _CHILD, "--dry-run", str(wav), "--model", str(model_path), "--json"],
                            check=True, capture_output=True, text=True, cwd=ROOT)
     kb = [int(l.split()[1]) for l in r.stderr.splitlines() if l.startswith("VMHWM_KB")]
@@ -219,7 +217,7 @@ def main() -> int:
         model = load_model(path)
         cost = dry_run_cost(model, audio)
         seed = seed_cost(model, audio)
-        lives = [live_cost(model, audio, ms / 1000.0) for ms in (args.live_block_ms or [default_block_ms(model.spec.frontend)])]
+        lives = [live_cost(model, audio, ms / 1000.0) for ms in (args.live_block_ms or [model.spec.frontend.default_block_ms])]
         rss = dry_run_rss_mb(path, audio, args.rss_python)
         spec = model.spec
         print(f"\n{path.name} ({model.backend}, {spec.frontend.sample_rate_hz} Hz, input {list(spec.input_shape)} "
