@@ -74,3 +74,18 @@ class Resampler:
         self._buf = buf[keep_from:]
         self._buf_start += keep_from
         return out
+
+
+def resample_signal(x: np.ndarray, in_rate_hz: int, out_rate_hz: int) -> np.ndarray:
+    """A whole signal at in_rate_hz -> float32 at out_rate_hz, of length ceil(len * out / in).
+
+    The same filter as streaming: the signal is fed through a Resampler and flushed with the
+    kernel's half width of zeros, so output n is centred on input time n * in / out.
+    """
+    x = np.asarray(x, dtype=np.float32).reshape(-1)
+    r = Resampler(in_rate_hz, out_rate_hz)
+    if r.passthrough:
+        return x.copy()
+    n_out = -(-len(x) * r.out_rate_hz // r.in_rate_hz)
+    y = np.concatenate((r.process(x), r.process(np.zeros(r._half + 1, np.float32))))
+    return y[:n_out]

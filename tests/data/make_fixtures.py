@@ -1,6 +1,8 @@
-"""Rebuild the WAV fixtures in tests/data from the project's audio data folder.
+"""Rebuild the fixtures in tests/data: WAV clips from the project's audio data folder, and two
+tiny quantised models.
 
-    python tests/data/make_fixtures.py /work/shared/data
+    python tests/data/make_fixtures.py /work/shared/data     # the WAV clips (needs soundfile)
+    python tests/data/make_fixtures.py --models               # tiny-int8/uint8.tflite (needs tensorflow)
 
 Every clip is a Speech Commands recording (16 kHz mono 16-bit FLAC), copied losslessly into a
 16-bit 16 kHz mono WAV. mixed_stop.wav joins four clips with pauses over a quiet pink-noise bed
@@ -72,5 +74,57 @@ def main(data_dir: Path, out_dir: Path) -> None:
         print(f"  {clip}: {start_s:.3f} s .. {end_s:.3f} s")
 
 
+#: The tiny quantised models: a flattened (4, 3) window through one dense unit to a logit. Inputs
+#: live in [-1, 3] and logits around 1, so both zero points are far from 0 in int8 and in uint8,
+#: and a wrapper that drops either gets the scores wrong (tests/unit/test_model.py checks both,
+#: without TensorFlow).
+TINY_SHAPE = (4, 3)
+TINY_INPUT_RANGE = (-1.0, 3.0)
+TINY_BIAS = 1.0
+
+
+def tiny_weights() -> np.ndarray:
+    return np.random.default_rng(7).normal(0.0, 0.3, (int(np.prod(TINY_SHAPE)), 1)).astype(np.float32)
+
+
+def make_quantised_models(out_dir: Path) -> None:
+    import tensorflow as tf
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from wakeword.frontends.mfcc import MfccParams
+    from wakeword.sidecar import ModelSpec, save_sidecar
+
+    kernel = tiny_weights()
+    inputs = tf.keras.Input(TINY_SHAPE)
+    dense = tf.keras.layers.Dense(1)
+    net = tf.keras.Model(inputs, dense(tf.keras.layers.Flatten()(inputs)))
+    dense.set_weights([kernel, np.array([TINY_BIAS], np.float32)])
+    rng = np.random.default_rng(0)
+
+    def representative():
+        for _ in range(200):
+            yield [rng.uniform(*TINY_INPUT_RANGE, size=(1, *TINY_SHAPE)).astype(np.float32)]
+
+    params = MfccParams(window_frames=TINY_SHAPE[0], numcep=TINY_SHAPE[1])
+    for dtype in ("int8", "uint8"):
+        conv = tf.lite.TFLiteConverter.from_keras_model(net)
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = representative
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = conv.inference_output_type = getattr(tf, dtype)
+        path = out_dir / f"tiny-{dtype}.tflite"
+        path.write_bytes(conv.convert())
+        reference = {"kernel": kernel.reshape(-1).tolist(), "bias": TINY_BIAS, "input_range": list(TINY_INPUT_RANGE),
+                     "made_by": "tests/data/make_fixtures.py --models"}
+        spec = ModelSpec(path.name, ("stop",), {"stop": 0.5}, params, (0.0,) * TINY_SHAPE[1], (1.0,) * TINY_SHAPE[1],
+                         (1, *TINY_SHAPE), dtype, training={"reference": reference}, name=f"tiny-{dtype}",
+                         output_activation="logit")
+        save_sidecar(spec, path.with_suffix(".json"))
+        print(f"{path.name}: {path.stat().st_size} bytes")
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(__file__).resolve().parent)
+    if sys.argv[1:] == ["--models"]:
+        make_quantised_models(Path(__file__).resolve().parent)
+    else:
+        main(Path(sys.argv[1]), Path(__file__).resolve().parent)

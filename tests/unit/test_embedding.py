@@ -7,7 +7,6 @@ not installed; the missing-extra tests never skip.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -258,54 +257,3 @@ def test_shipped_model_detects_each_stop_in_mixed_stop_wav_once(mixed):
     assert sorted(o[0] for o in owners) == list(range(len(MIXED_STOPS_S))), found
 
 
-# ----------------------------------------------------------------------------- the head trainer
-
-
-@pytest.mark.train
-@needs_extra
-def test_head_trainer_tiny_run_writes_a_model_the_runtime_runs(tmp_path, mixed):
-    pytest.importorskip("tensorflow")
-    pytest.importorskip("soundfile")
-    from tests.unit.test_train_pipeline import make_synthetic_corpus
-    from wakeword.detector import ModelSetup, Pipeline
-    from wakeword.model import load_model
-    from wakeword.train.embedding_head import main
-
-    corpus = make_synthetic_corpus(tmp_path / "data")
-    out = tmp_path / "out" / "stop-embedding"
-    assert main(["--tiny", "--no-tts", "--data", str(corpus), "--out", str(out), "--cache", str(tmp_path / "cache"), "--workers", "1",
-                 "--head-seeds", "2"]) == 0
-    sidecar = json.loads(out.with_suffix(".json").read_text())
-    assert sorted(sidecar["training"]["figures"]["losses"]) == ["conv", "conv_1", "dense", "dense_1"]
-    assert sidecar["frontend"]["type"] == "speech_embedding"
-    assert sidecar["output"]["activation"] == "logit"
-    assert sidecar["trigger"]["hop_s"] == pytest.approx(0.08)
-    assert len(sidecar["normalisation"]["mean"]) == 96
-    model = load_model(out.with_suffix(".tflite"))
-    scores = []
-    pipe = Pipeline(ModelSetup.recommended(model), 16000, on_scores=lambda e, s, _: scores.append(s))
-    pipe.feed(mixed)
-    scores = np.concatenate(scores)
-    assert scores.shape == (complete_embeddings(len(mixed), model.spec.frontend) - 15, 1)
-    assert np.all(np.isfinite(scores)) and np.all((scores >= 0) & (scores <= 1))
-
-
-def test_wakeword_train_frontend_flag_hands_over_to_the_embedding_head_trainer(monkeypatch):
-    """`wakeword-train --frontend speech_embedding ...` runs embedding_head.main with the rest."""
-    from wakeword.train import __main__ as train_main
-    from wakeword.train import embedding_head
-
-    seen = []
-    monkeypatch.setattr(embedding_head, "main", lambda argv=None: seen.append(list(argv)) or 0)
-    assert train_main.main(["--frontend", "speech_embedding", "--tiny", "--out", "x/stop"]) == 0
-    assert seen == [["--tiny", "--out", "x/stop"]]
-
-
-def test_head_seeds_repeat_each_head_with_new_seeds_and_keep_the_old_plan():
-    from wakeword.train.embedding_head import head_plan, main
-
-    assert head_plan("ensemble", 1, 0) == [("dense", "dense", 0), ("conv", "conv", 100)]
-    assert head_plan("ensemble", 2, 5) == [("dense", "dense", 5), ("conv", "conv", 105),
-                                           ("dense_1", "dense", 1005), ("conv_1", "conv", 1105)]
-    assert head_plan("conv", 3, 0) == [("conv", "conv", 0), ("conv_1", "conv", 1000), ("conv_2", "conv", 2000)]
-    assert main(["--head-seeds", "0", "--data", "/nonexistent"]) == 2

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import SHIPPED_MODEL
-from wakeword.errors import DependencyError, ModelError
+from wakeword.errors import ModelError
 from wakeword.model import load_model
 
 
@@ -128,3 +128,28 @@ def test_int8_and_uint8_models_give_the_float_models_scores(one_network_three_wa
         assert np.abs(scores[dtype] - scores["float32"]).max() < 0.05, dtype  # a few quantisation steps
     assert np.abs(scores["int8"] - scores["uint8"]).max() < 0.02
     assert scores["float32"].std() > 0.01  # the network is not constant, so agreement means something
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint8"])
+def test_committed_quantised_fixtures_need_both_zero_points_and_scales(dtype):
+    """tests/data/tiny-<dtype>.tflite (tests/data/make_fixtures.py --models): one dense unit whose
+    float weights the sidecar records, so the wrapper's dequantisation is checked without TF."""
+    from dataclasses import replace as dc_replace
+
+    from tests.conftest import DATA
+    from wakeword.model import TfliteModel
+
+    model = load_model(DATA / f"tiny-{dtype}.tflite")
+    ref = model.spec.training["reference"]
+    x = np.random.default_rng(3).uniform(*ref["input_range"], size=(200, *model.spec.input_shape[1:])).astype(np.float32)
+    expected = 1 / (1 + np.exp(-(x.reshape(len(x), -1) @ np.array(ref["kernel"]) + ref["bias"])))
+    got = model.predict(x)[:, 0]
+    error = np.abs(got - expected)
+    # a few quantisation steps; the largest sums go past the calibrated range and are clipped
+    assert np.percentile(error, 95) < 0.01 and error.max() < 0.05
+    assert model._in_q[1] != 0 and model._out_q[1] != 0  # the fixture exercises both zero points
+    for broken in ("_in_q", "_out_q"):
+        bad = TfliteModel(model.path, dc_replace(model.spec))
+        scale, _ = getattr(bad, broken)
+        setattr(bad, broken, (scale, 0))
+        assert np.abs(bad.predict(x)[:, 0] - expected).max() > 0.1, broken

@@ -46,6 +46,14 @@ def test_sidecar_round_trips(tmp_path):
         (lambda d: d["frontend"].update(type="spectrogram"), "frontend.type"),
         (lambda d: d["frontend"].update(winlen=0.025), "winlen"),
         (lambda d: d.update(format_version=99), "format_version"),
+        (lambda d: d["normalisation"].update(std=[0.0] * 13), "normalisation.std must be positive"),
+        (lambda d: d["normalisation"].update(std=[-1.0] + [1.0] * 12), "normalisation.std must be positive"),
+        (lambda d: d["normalisation"].update(mean=[float("nan")] * 13), "must be finite numbers"),
+        (lambda d: d["trigger"].update(smoothing_windows=0), "trigger.smoothing_windows"),
+        (lambda d: d["trigger"].update(hop_s=float("inf")), "trigger.hop_s"),
+        (lambda d: d["output"].update(labels=["go", "no"]), "not among output.labels"),
+        (lambda d: d["output"].update(labels=["stop", "stop"]), "output.labels must be a list of distinct"),
+        (lambda d: d["output"].update(activation="softmax_logit"), "softmax_logit needs at least two"),
     ],
 )
 def test_malformed_sidecar_names_the_key(mutate, key):
@@ -62,6 +70,17 @@ def test_missing_and_corrupt_sidecars_are_model_errors(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ModelError, match="not valid JSON"):
         load_sidecar(tmp_path / "bad.json")
+
+
+def test_labels_beside_the_keywords_round_trip(tmp_path):
+    from dataclasses import replace
+
+    spec = replace(make_spec(), labels=("stop", "go", "_unknown_"), output_activation="softmax_logit")
+    save_sidecar(spec, tmp_path / "m.json")
+    back = load_sidecar(tmp_path / "m.json")
+    assert back == spec and back.labels == ("stop", "go", "_unknown_") and back.keywords == ("stop",)
+    assert make_spec().labels == make_spec().keywords  # labels default to the keywords
+    assert "labels" not in make_spec().to_dict()["output"]
 
 
 def test_output_activation_defaults_to_sigmoid_and_is_validated():

@@ -1,4 +1,4 @@
-"""The model card: written from the results JSON alone, every figure taken from it."""
+"""The model card: written from the cross-validation results JSON alone, every figure taken from it."""
 
 from __future__ import annotations
 
@@ -6,78 +6,79 @@ import json
 
 import pytest
 
-pytest.importorskip("soundfile")
 pytest.importorskip("matplotlib")
 
-from tests.unit.test_train_evaluate import synthetic_sets_and_scores  # noqa: E402
-from wakeword.train import evaluate as ev  # noqa: E402
+from wakeword.train.report import plot_det  # noqa: E402
+from wakeword.train.thresholds import THRESHOLD_GRID  # noqa: E402
+
+CONDS = ["clean", "snr10db", "snr5db", "room"]
+
+
+def point(threshold, frr, fa_count, hours=50.0):
+    return {"threshold": threshold, "frr": dict(zip(CONDS, frr)), "frr_by_fold": {c: [v - 0.01, v + 0.02] for c, v in zip(CONDS, frr)},
+            "frr_without_single_speaker": dict(zip(CONDS, [f / 2 for f in frr])), "fa_count": fa_count, "hours": hours,
+            "fa_per_hour": fa_count / hours, "fa_per_hour_by_fold": [0.1, 0.7], "fa_by_label": {"off": 2, "sentence": 1},
+            "fa_by_source": {"speech_commands_v0.02_test": 2, "librispeech": 1},
+            "held_out_corpora": {"source:precise_community_data": {"fa_count": 3, "hours": 20.0, "fa_per_hour": 0.15}},
+            "solo_fa": {"command": {"clips": 400, "fired": 3, "fa_pct": 0.75}, "wakeword": {"clips": 200, "fired": 0, "fa_pct": 0.0}},
+            "solo_fa_by_label": {"off": 3}, "latency_s": {"median": 0.123, "p90": 0.234, "detections": 900}}
+
+
+def results(tmp_path, run_dir):
+    n = len(THRESHOLD_GRID)
+    det = {"thresholds": list(THRESHOLD_GRID), "fa_count": [max(0, 100 - i) for i in range(n)],
+           "fa_per_hour": [max(0, 100 - i) / 50 for i in range(n)], "frr": {c: [i / n for i in range(n)] for c in CONDS}}
+    model = {"name": "ours", "run_dir": str(run_dir), "keyword": "stop", "folds": 5, "conditions": CONDS,
+             "trigger": {"hop_s": 0.1, "smoothing_windows": 2, "patience_windows": 1, "refractory_s": 1.0},
+             "threshold_choice": {"threshold": 0.97, "rule": "r", "met": True},
+             "trigger_grid": [{"smoothing_windows": 2, "patience_windows": 1, "threshold": 0.97, "met": True, "mean_frr": 0.2}],
+             "at_chosen": point(0.97, [0.061234, 0.12, 0.2, 0.3], 20), "at_target_fa": point(0.95, [0.05, 0.1, 0.18, 0.28], 25),
+             "at_target_recall": point(0.5, [0.03, 0.07, 0.1, 0.2], 400), "det": det, "window_s": 0.985, "hop_s": 0.1,
+             "frontend": {"type": "mfcc"}, "input": {"shape": [1, 49, 20], "dtype": "int8"}, "output_activation": "logit",
+             "training": {"command": "wakeword-train --folds 5 --out runs/cv/ours", "data": {"windows": {"trained": 88000}},
+                          "figures": {"params": 26433, "training_s": 480.0, "size_bytes": 53000}}}
+    return {"keyword": "stop", "folds": 5, "fold_seed": 0, "eval_seed": 0, "eval_hours_per_fold": 10.0, "snrs_db": [10.0, 5.0],
+            "placements": 3, "held_out_sources": [], "targets": {"fa_per_hour": 0.5, "frr": 0.03},
+            "fold_info": [{"fold": f, "keyword_clips": 80, "keyword_speakers": 21, "negative_stream": {"hours": 10.0, "distinct_clips": 900},
+                           "rooms": {"rt60_s": [0.55, 0.7], "distance_m": [1.0, 4.9]}} for f in range(5)],
+            "models": [model], "created_utc": "2026-01-01T00:00:00Z", "data_root": str(tmp_path), "det_png": str(tmp_path / "det.png"),
+            "command": "python -m wakeword.train.evaluate --folds 5 --model ours=runs/cv/ours"}
 
 
 def test_card_figures_come_from_the_results_file(tmp_path):
+    from wakeword.train.card import main as card_main
     from wakeword.train.card import write_card
 
-    sets, ms = synthetic_sets_and_scores()
-    curve = ev.det_curve(ms, sets)
-    point = {"threshold": 0.5, "frr": {"clean": 0.123456}, "fa_count": 3, "fa_per_hour": 6.0,
-             "fa_by_label": {"off": 2, "sentence": 1},
-             "solo_fa": {"command": {"clips": 40, "fired": 3, "fa_pct": 7.5}}, "solo_fa_by_label": {"off": 3}}
-    model = {"name": "ours", "path": "models/stop.tflite", "size_bytes": 20480, "params": 12345, "sample_rate_hz": 16000,
-             "window_s": 0.995, "input": {"shape": [1, 98, 13, 1], "dtype": "int8"},
-             "frontend": {"sample_rate_hz": 16000, "winlen_s": 0.025, "winstep_s": 0.01, "numcep": 13, "nfilt": 26,
-                          "nfft": 512, "lowfreq_hz": 0.0, "highfreq_hz": None, "preemph": 0.97, "ceplifter": 22,
-                          "append_energy": True, "winfunc": "rect", "window_frames": 98},
-             "trigger": {"hop_s": 0.1, "smoothing_windows": 3, "patience_windows": 1, "refractory_s": 1.0, "threshold": 0.5},
-             "training": {"command": "wakeword-train --out models/stop.tflite", "arch": "ours",
-                          "figures": {"training_s": 600.0, "total_s": 900.0, "threshold": {"value": 0.5, "rule": "r"}}},
-             "at_sidecar_threshold": point, "at_target_fa": None, "at_target_recall": None, "det": curve}
-    results = {"created_utc": "2026-01-01T00:00:00Z", "machine": {"platform": "test", "python": "3"},
-               "conditions": ["clean"], "audio_hours": 1.0, "wall_time_s": 42.0,
-               "command": "python -m wakeword.train.evaluate --split test",
-               "sets": {"split": "test", "split_seed": 0, "keyword": "stop", "keyword_clips": 20, "keyword_speakers": 9,
-                        "placements": 3, "snrs_db": [], "held_out_noise": ["doing_the_dishes"], "data_root": str(tmp_path),
-                        "negative_stream": {"hours": 2.0, "distinct_clips": 100, "clips_placed": 900, "passes": 9},
-                        "split_counts": {"test": {"clips": 120, "speakers": 9, "by_kind": {"keyword": 20, "command": 100}}}},
-               "models": [model]}
-    results["det_png"] = str(tmp_path / "det.png")
-    ev.plot_det(results, tmp_path / "det.png")
-    (tmp_path / "r.json").write_text(json.dumps(results))
+    res = results(tmp_path, tmp_path / "runs" / "cv" / "ours")
+    plot_det(res, tmp_path / "det.png")
+    (tmp_path / "r.json").write_text(json.dumps(res))
     write_card(tmp_path / "r.json", tmp_path / "README.md")
     card = (tmp_path / "README.md").read_text()
-    assert "12.3 %" in card and "6.00 (3)" in card and "7.5 % (3/40)" in card and "10.0 min" in card and "15.0 min" in card
-    assert "12,345" in card and "off 2" in card and "wakeword-train --out models/stop.tflite" in card
+    assert "| FRR clean (fold range) | 6.1 % (5-8 %) |" in card
+    assert "0.40 (20 in 50 h)" in card and "0.8 % (3/400)" in card and "123 / 234 ms" in card
+    assert "| FA/h on the held-out corpus precise_community_data | 0.15 |" in card
+    assert "clean 6.1 % against <= 4 % (missed by 2.1 points)" in card
+    assert "off 2" in card and "librispeech 1" in card and "26,433" in card
+    assert "5-fold speaker cross-validation" in card and "400 'stop' clips from 105 speakers" in card
     assert "![DET curve](det.png)" in card and (tmp_path / "det.png").stat().st_size > 1000
-    assert "CC BY 4.0" in card and "Warden" in card
-    assert "## What was tried" not in card  # no experiments.json beside this card
-    assert "pinned to" not in card
-    assert "apt-get install" not in card  # no synthetic voices in this model's training
-    model["training"]["data"] = {"tts": {"enabled": True, "voices": 189}}
-    (tmp_path / "r.json").write_text(json.dumps(results))
-    write_card(tmp_path / "r.json", tmp_path / "README.md")
-    assert "# synthetic voices (--tts) need every engine and voice: apt-get install espeak-ng flite festival festvox-" in (
-        tmp_path / "README.md").read_text()
-    results["sets"]["pinned"] = {"felixchenfy": "train"}
-    (tmp_path / "r.json").write_text(json.dumps(results))
-    write_card(tmp_path / "r.json", tmp_path / "README.md")
-    assert "### Split (by speaker, seed 0, felixchenfy pinned to train;" in (tmp_path / "README.md").read_text()
-    (tmp_path / "experiments.json").write_text(json.dumps({"about": "one seed each", "experiments": [
-        {"name": "TTS voices", "model": "ours", "kept": False, "change": "--tts", "val_split": "seed 0",
-         "result": "84.0 % against 59.8 %", "train": "wakeword-train --tts --out runs/x"}]}))
+    assert "ESC-10" in card and "Warden" in card
+    assert "| shipped as | not shipped |" in card and "## What was tried" not in card
+    assert "apt-get install" not in card  # no synthetic voices in this recipe
+    # a shipped model beside the card, whose sidecar names this cross-validation, is found
+    (tmp_path / "stop.tflite").write_bytes(b"x" * 2048)
+    (tmp_path / "stop.json").write_text(json.dumps({"model_file": "stop.tflite", "thresholds": {"stop": 0.97},
+                                                    "training": {"crossval": {"results": str(tmp_path / "runs" / "cv" / "ours" / "cv.json")}}}))
+    res["models"][0]["training"]["data"]["tts"] = {"enabled": True}
+    (tmp_path / "r.json").write_text(json.dumps(res))
+    (tmp_path / "experiments.json").write_text(json.dumps({"about": "cross-validated", "experiments": [
+        {"name": "TTS voices", "model": "ours", "kept": False, "change": "--tts", "basis": "5-fold CV",
+         "result": "84.0 % against 59.8 %", "train": "wakeword-train --tts --folds 5 --out runs/cv/x"}]}))
     write_card(tmp_path / "r.json", tmp_path / "README.md")
     card = (tmp_path / "README.md").read_text()
-    assert "## What was tried" in card and "**TTS voices** (ours; not kept)" in card
-    assert "84.0 % against 59.8 %" in card and "`wakeword-train --tts --out runs/x`" in card
-    from wakeword.train.card import main as card_main
-
+    assert "| shipped as | `stop.tflite` |" in card and "| size | 2 KiB |" in card
+    assert f"wakeword-train ship {tmp_path / 'runs' / 'cv' / 'ours'}/final.tflite {tmp_path / 'stop.tflite'}" in card
+    assert "apt-get install espeak-ng flite festival festvox-" in card
+    assert "**TTS voices** (ours; not kept)" in card and "84.0 % against 59.8 %" in card
     (tmp_path / "experiments.json").write_text('{"experiments": [{"result": "no name"}]}')
     assert card_main([str(tmp_path / "r.json"), "--out", str(tmp_path / "README.md")]) == 2
     assert (tmp_path / "README.md").read_text() == card  # the old card is kept
-
-
-def test_the_card_names_the_copy_from_a_training_run_to_the_shipped_model():
-    from wakeword.train.card import copy_step
-
-    step = copy_step("wakeword-train --arch ours --out runs/ours-reg --runs runs", "models/stop.tflite")
-    assert step == ("copy runs/ours-reg.tflite and runs/ours-reg.json to models/stop.tflite and models/stop.json, "
-                    "setting the sidecar's model_file to stop.tflite")
-    assert copy_step("wakeword-train --out models/stop", "models/stop.tflite") is None
-    assert copy_step("wakeword-train --arch ours", "models/stop.tflite") is None

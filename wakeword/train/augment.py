@@ -1,12 +1,9 @@
-"""Seeded audio augmentation: gain, speed, mixing at an SNR, room reverb, coloured noise, babble,
-impulsive transients.
+"""Seeded audio augmentation: gain, speed, mixing at an SNR, reverberation, coloured noise, babble,
+impulsive transients, and SpecAugment-style feature masks.
 
 Every function takes float32 1-D audio in [-1, 1] at one sample rate and, where it is random, a
-numpy Generator passed in by the caller, so a seed reproduces the whole training set.
-
-Room impulse responses come from pyroomacoustics (image-source shoebox rooms) when it is
-installed, and otherwise from a synthetic model (a direct impulse plus exponentially decaying
-noise with a random RT60), which is cruder but keeps the [train] extra light.
+numpy Generator passed in by the caller, so a seed reproduces the whole training set. Rooms are
+simulated in rooms.py, recording channels in channel.py.
 """
 
 from __future__ import annotations
@@ -15,7 +12,9 @@ import logging
 from fractions import Fraction
 
 import numpy as np
-from scipy.signal import fftconvolve, lfilter, resample_poly
+from scipy.signal import fftconvolve, lfilter
+
+from ..resample import resample_signal
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +24,9 @@ POWER_FLOOR = 1e-12
 #: (in dB) a frame still counts as speech.
 VAD_FRAME_S = 0.010
 VAD_RANGE_DB = 35.0
-#: Speed factors are approximated by fractions with at most this denominator, which keeps
-#: resample_poly's filters short.
+#: Speed factors are approximated by fractions with at most this denominator, which keeps the
+#: resampler's phase table small.
 SPEED_MAX_DENOMINATOR = 40
-#: RIRs are cut where their energy has decayed by this much.
-RIR_DECAY_DB = 60.0
 
 
 def db_to_gain(db: float) -> float:
@@ -62,8 +59,8 @@ def speed(x: np.ndarray, factor: float) -> np.ndarray:
     if abs(factor - 1.0) < 1e-3:
         return x.astype(np.float32, copy=False)
     frac = Fraction(factor).limit_denominator(SPEED_MAX_DENOMINATOR)
-    # playing faster = fewer output samples: resample by down/up
-    return resample_poly(x, frac.denominator, frac.numerator).astype(np.float32)
+    # playing faster = fewer output samples: read the audio as if sampled at numerator Hz, write at denominator Hz
+    return resample_signal(x, frac.numerator, frac.denominator)
 
 
 def mix_at_snr(signal: np.ndarray, noise: np.ndarray, snr_db: float, signal_rms: float | None = None) -> np.ndarray:
@@ -143,54 +140,6 @@ def transients(rng: np.random.Generator, n_samples: int, sample_rate_hz: int) ->
         if hi > lo:
             out[lo:hi] += event[lo - start : hi - start].astype(np.float32)
     return (out / (rms(out) + 1e-12)).astype(np.float32)
-
-
-def synthetic_rir(rng: np.random.Generator, sample_rate_hz: int, rt60_s: float, direct_to_reverb_db: float) -> np.ndarray:
-    """A direct impulse plus exponentially decaying Gaussian noise (energy falls 60 dB in rt60_s)."""
-    n = max(2, int(rt60_s * sample_rate_hz * RIR_DECAY_DB / 60.0))
-    t = np.arange(n) / sample_rate_hz
-    tail = rng.standard_normal(n) * np.exp(-6.9078 * t / rt60_s)  # ln(1000) = 6.9078: -60 dB amplitude
-    tail[0] = 0.0
-    tail *= 1.0 / (np.sqrt(np.sum(tail**2)) + 1e-12) / db_to_gain(direct_to_reverb_db)
-    tail[0] = 1.0
-    return tail.astype(np.float32)
-
-
-def pyroomacoustics_rir(rng: np.random.Generator, sample_rate_hz: int, rt60_s: float) -> np.ndarray | None:
-    """A shoebox-room RIR (random room 3-8 m, random source/mic) for rt60_s, or None without pyroomacoustics."""
-    try:
-        import pyroomacoustics as pra
-    except ImportError:
-        return None
-    room_dim = rng.uniform([3.0, 3.0, 2.4], [8.0, 7.0, 3.2])
-    try:
-        absorption, max_order = pra.inverse_sabine(rt60_s, room_dim)
-    except ValueError:  # rt60 impossible for this room: fall back to the synthetic model
-        return None
-    max_order = min(max_order, 12)  # later reflections are diffuse; bounds the cost
-    room = pra.ShoeBox(room_dim, fs=sample_rate_hz, materials=pra.Material(absorption), max_order=max_order)
-    margin = 0.5
-    src = rng.uniform([margin] * 3, room_dim - margin)
-    mic = rng.uniform([margin] * 3, room_dim - margin)
-    room.add_source(src)
-    room.add_microphone(mic)
-    room.compute_rir()
-    rir = np.asarray(room.rir[0][0], dtype=np.float64)
-    peak = int(np.argmax(np.abs(rir)))
-    rir = rir[max(0, peak - 16) :]  # drop the propagation delay: the window placement owns timing
-    return (rir / (np.max(np.abs(rir)) + 1e-12)).astype(np.float32)
-
-
-def rir_bank(rng: np.random.Generator, sample_rate_hz: int, count: int, rt60_range_s=(0.15, 0.9)) -> list[np.ndarray]:
-    """`count` room impulse responses (float32, peak 1): pyroomacoustics rooms where it can, else synthetic."""
-    bank = []
-    for _ in range(count):
-        rt60 = float(rng.uniform(*rt60_range_s))
-        rir = pyroomacoustics_rir(rng, sample_rate_hz, rt60)
-        if rir is None:
-            rir = synthetic_rir(rng, sample_rate_hz, rt60, float(rng.uniform(0, 12)))
-        bank.append(rir)
-    return bank
 
 
 def reverberate(x: np.ndarray, rir: np.ndarray) -> np.ndarray:

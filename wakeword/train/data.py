@@ -1,10 +1,10 @@
-"""The training corpus: which clips exist, who spoke them, and a split that keeps speakers apart.
+"""The training corpus: which clips exist, who spoke them, and folds that keep speakers apart.
 
 `load_corpus` reads `manifest.csv` (path,label,speaker,source) when the data folder has one and
 otherwise walks label folders, including the standard Speech Commands layout
-`<word>/<speaker>_nohash_<n>.wav`. Every clip gets a speaker id, so `split_by_speaker` can put
-each speaker on exactly one side: a clip-level split would put one voice on both sides and make
-the validation figures meaningless.
+`<word>/<speaker>_nohash_<n>.wav`. Every clip gets a speaker id, so `speaker_folds` can put each
+speaker in exactly one fold: a clip-level split would put one voice on both sides and make the
+held-out figures meaningless. Noise files are grouped by class (`noise_class`), never split.
 
 Speaker ids, in order of preference: the manifest's `speaker` column; the hex prefix before
 `_nohash_`; LibriSpeech's number before the first '-'; otherwise "file:<stem>" (the Mycroft
@@ -16,23 +16,20 @@ from __future__ import annotations
 import csv
 import hashlib
 import logging
-import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from ..errors import AudioFormatError
+from ..resample import resample_signal
 
 log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.csv"
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
-SPLIT_NAMES = ("train", "val", "test")
-DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)
 
 KIND_KEYWORD = "keyword"
 KIND_COMMAND = "command"
@@ -45,30 +42,6 @@ KINDS = (KIND_KEYWORD, KIND_COMMAND, KIND_WAKEWORD, KIND_SILENCE, KIND_SPEECH, K
 LABEL_SILENCE = "_silence_"
 LABEL_SPEECH = "_speech_"
 LABEL_NOISE = "_noise_"
-
-#: The noise type kept out of training so that noise robustness is measured on a sound the
-#: model never heard. Dishes are impulsive clatter, unlike the stationary tap/white/pink noise
-#: that stays in training, so this is the harder, more honest hold-out (and the longest file).
-HELD_OUT_NOISE = "doing_the_dishes"
-
-#: Speakers can be placed on a fixed side instead of by hash (split_by_speaker's `pinned`, the
-#: trainers' and evaluate's --pin). Tried: felixchenfy (1,375 clips on one laptop microphone, 136
-#: of them "stop") lands in validation under seed 0, two thirds of it. Pinning him to train, with
-#: keyword draws weighted per speaker (--augment speaker_balance=0.5), made both models worse on
-#: the remaining validation speakers at 0.5 FA/h (MFCC: 24 % against 18-21 % clean FRR; embedding:
-#: 12 % against 0-2 %), so the shipped models use the plain hash split and no pins.
-SINGLE_SPEAKER_PIN = {"felixchenfy": "train"}
-
-
-def parse_pins(items) -> dict[str, str]:
-    """["speaker=side", ...] (the --pin options) -> {speaker: side}; ValueError names a bad one."""
-    pins = {}
-    for item in items or ():
-        speaker, sep, side = str(item).partition("=")
-        if not sep or not speaker or side not in SPLIT_NAMES:
-            raise ValueError(f"--pin must be SPEAKER=SIDE with SIDE one of {', '.join(SPLIT_NAMES)}, got {item!r}")
-        pins[speaker] = side
-    return pins
 
 #: Folder names (anywhere in a clip's path) that identify a source when there is no manifest.
 _FOLDER_KINDS = {
@@ -91,8 +64,8 @@ class Clip:
     kind: str
 
 
-def _kind_for(label: str, source: str, path: Path, keyword: str) -> str:
-    if label == keyword:
+def _kind_for(label: str, source: str, path: Path, keywords) -> str:
+    if label in keywords:
         return KIND_KEYWORD
     if label == LABEL_NOISE or "background_noise" in source:
         return KIND_NOISE
@@ -133,11 +106,13 @@ def _label_from_folders(rel: Path) -> str:
     return parts[-1] if parts else rel.stem
 
 
-def load_corpus(root: Path, keyword: str = "stop") -> list[Clip]:
-    """Every clip under `root` as a Clip, sorted by path; `keyword` clips get kind "keyword".
+def load_corpus(root: Path, keyword="stop") -> list[Clip]:
+    """Every clip under `root` as a Clip, sorted by path; clips of `keyword` (a label, or a tuple
+    of labels for a multi-class model) get kind "keyword".
 
     Reads root/manifest.csv if present (paths relative to root), else walks folders by label.
     """
+    keywords = (keyword,) if isinstance(keyword, str) else tuple(keyword)
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: data folder not found (pass --data DIR)")
@@ -155,10 +130,10 @@ def load_corpus(root: Path, keyword: str = "stop") -> list[Clip]:
             rows.append((path, _label_from_folders(rel), "", rel.parts[0] if len(rel.parts) > 1 else ""))
     clips = []
     for path, label, speaker, source in rows:
-        kind = _kind_for(label, source, path.relative_to(root) if path.is_relative_to(root) else path, keyword)
+        kind = _kind_for(label, source, path.relative_to(root) if path.is_relative_to(root) else path, keywords)
         clips.append(Clip(path=path, label=label, speaker=_speaker_for(speaker, path, kind), source=source, kind=kind))
     clips.sort(key=lambda c: str(c.path))
-    log.info("%s: %d clips, %d of them '%s'", root, len(clips), sum(c.kind == KIND_KEYWORD for c in clips), keyword)
+    log.info("%s: %d clips, %d of them %s", root, len(clips), sum(c.kind == KIND_KEYWORD for c in clips), "/".join(keywords))
     return clips
 
 
@@ -168,88 +143,95 @@ def speaker_fraction(speaker: str, seed: int = 0) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def hashed_side(speaker: str, seed: int = 0, fractions=DEFAULT_FRACTIONS) -> str:
-    """The side an unpinned speaker gets from its `speaker_fraction`."""
-    u = speaker_fraction(speaker, seed)
-    return "train" if u < fractions[0] else "val" if u < fractions[0] + fractions[1] else "test"
-
-
-def split_by_speaker(clips, seed: int = 0, fractions=DEFAULT_FRACTIONS, pinned=None) -> dict[str, list[Clip]]:
-    """{"train","val","test"} -> clips, each speaker on one side only; noise clips are left out.
-
-    A speaker goes to the side its `speaker_fraction` falls in, so a speaker's side never
-    depends on which other clips are present; speakers in `pinned` ({speaker: side}, default
-    none) go to their fixed side whatever the seed.
-    """
-    pinned = pinned or {}
-    if any(side not in SPLIT_NAMES for side in pinned.values()):
-        raise ValueError(f"pinned sides must be among {SPLIT_NAMES}, got {pinned}")
-    if len(fractions) != 3 or any(f < 0 for f in fractions) or not math.isclose(sum(fractions), 1.0):
-        raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
-    splits: dict[str, list[Clip]] = {name: [] for name in SPLIT_NAMES}
-    for clip in clips:
-        if clip.kind == KIND_NOISE:
-            continue
-        if clip.speaker in pinned:
-            splits[pinned[clip.speaker]].append(clip)
-            continue
-        splits[hashed_side(clip.speaker, seed, fractions)].append(clip)
-    present = {c.speaker for clips_ in splits.values() for c in clips_}
-    for speaker in sorted(set(pinned) - present):
-        log.warning("pinned speaker %r has no clips: nothing moved (is the name right?)", speaker)
-    return splits
-
-
-def speaker_side(splits: dict[str, list[Clip]], speaker: str) -> str | None:
-    """Which split holds `speaker` (None if absent)."""
-    for name, clips in splits.items():
-        if any(c.speaker == speaker for c in clips):
-            return name
-    return None
-
-
-def noise_split(clips, held_out: str = HELD_OUT_NOISE) -> tuple[list[Clip], list[Clip]]:
-    """(train noises, held-out noises) among the noise clips; held out: files whose stem is `held_out`."""
-    noises = [c for c in clips if c.kind == KIND_NOISE]
-    held = [c for c in noises if c.path.stem == held_out]
-    return [c for c in noises if c.path.stem != held_out], held
-
-
 def read_audio(path, sample_rate_hz: int) -> np.ndarray:
-    """float32 (n,) mono audio in [-1, 1] at sample_rate_hz (channels averaged, polyphase resampling)."""
+    """float32 (n,) mono audio in [-1, 1] at sample_rate_hz (channels averaged; resampled by the
+    runtime's own resampler, so training hears what the daemon hears)."""
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (RuntimeError, sf.LibsndfileError) as exc:
         raise AudioFormatError(f"{path}: cannot read audio ({exc})") from None
     x = data.mean(axis=1)
     if rate != sample_rate_hz:
-        g = math.gcd(int(rate), int(sample_rate_hz))
-        x = resample_poly(x, sample_rate_hz // g, rate // g)
+        x = resample_signal(x, int(rate), int(sample_rate_hz))
     return np.asarray(x, dtype=np.float32)
 
 
-def count_table(splits: dict[str, list[Clip]]) -> dict:
-    """{split: {"clips", "speakers", "by_kind": {kind: n}, "keyword_speakers"}} for reports and the sidecar."""
-    table = {}
-    for name, clips in splits.items():
-        table[name] = {
-            "clips": len(clips),
-            "speakers": len({c.speaker for c in clips}),
-            "keyword_speakers": len({c.speaker for c in clips if c.kind == KIND_KEYWORD}),
-            "by_kind": dict(sorted(Counter(c.kind for c in clips).items())),
-        }
-    return table
+# ---------------------------------------------------------------------------------- folds
+
+#: The recordings copied into tests/data (its README lists them), as paths in the data folder.
+#: Every training run leaves them out, so the integration and live tests play recordings no
+#: shipped model has trained on (their speakers' other clips are trained on: every speaker is).
+RESERVED_CLIPS = frozenset(
+    f"speech_commands/{name}_nohash_0.flac"
+    for name in ("stop/1f653d27", "stop/1fe4c891", "stop/3f170018", "go/0bac8a71", "up/5c8af87a", "off/5e3dde6b",
+                 "go/837a0f64", "stop/6f689791", "up/85834399", "stop/80c45ed6")
+)
 
 
-def print_counts(splits: dict[str, list[Clip]]) -> None:
-    """Print clips and speakers per split, per kind and, for keyword/command clips, per label."""
-    for name, clips in splits.items():
-        kinds = Counter(c.kind for c in clips)
-        speakers = len({c.speaker for c in clips})
-        print(f"{name}: {len(clips)} clips, {speakers} speakers")
-        for kind in KINDS:
-            if kinds.get(kind):
-                print(f"  {kind:9s} {kinds[kind]:5d}")
-        labels = Counter(c.label for c in clips if c.kind in (KIND_KEYWORD, KIND_COMMAND))
-        if labels:
-            print("  labels: " + ", ".join(f"{k} {v}" for k, v in sorted(labels.items())))
+def without_reserved(clips) -> list[Clip]:
+    """The clips that are not one of RESERVED_CLIPS."""
+    return [c for c in clips if "/".join(c.path.parts[-3:]) not in RESERVED_CLIPS]
+
+
+def speaker_folds(clips, k: int, seed: int = 0) -> dict[str, int]:
+    """{speaker: fold in 0..k-1}, every speaker in one fold, noise clips left out.
+
+    Speakers with keyword clips are dealt out largest first (then in hash order) to the fold
+    that holds the fewest keyword clips so far, so that the folds hold about as many keyword
+    clips each; a speaker with many clips (the single-speaker folder) is one speaker and sits in
+    one fold. The other speakers go to folds by hash. Deterministic for (clips, k, seed).
+    """
+    if k < 2:
+        raise ValueError(f"folds must be at least 2, got {k}")
+    keyword_counts = Counter(c.speaker for c in clips if c.kind == KIND_KEYWORD)
+    speakers = sorted({c.speaker for c in clips if c.kind != KIND_NOISE})
+    order = sorted(keyword_counts, key=lambda sp: (-keyword_counts[sp], speaker_fraction(sp, seed)))
+    load = [0] * k
+    fold_of: dict[str, int] = {}
+    for sp in order:
+        f = min(range(k), key=lambda i: (load[i], i))
+        fold_of[sp] = f
+        load[f] += keyword_counts[sp]
+    for sp in speakers:
+        if sp not in fold_of:
+            fold_of[sp] = int(speaker_fraction(sp, seed) * k)
+    return fold_of
+
+
+def fold_clips(clips, fold_of: dict[str, int], fold: int) -> list[Clip]:
+    """The (non-noise) clips of one fold."""
+    return [c for c in clips if c.kind != KIND_NOISE and fold_of.get(c.speaker) == fold]
+
+
+def noise_class(clip: Clip) -> str:
+    """The class a noise file belongs to: an ESC-10 class, "music", or the file's own name."""
+    parts = clip.path.parts
+    if "esc10" in parts:
+        return f"esc10:{parts[parts.index('esc10') + 1]}"
+    if "music" in parts:
+        return "music"
+    return clip.path.stem
+
+
+#: Noise classes never held out: the trainers synthesise white and pink noise anyway.
+ALWAYS_TRAIN_NOISE = frozenset({"white_noise", "pink_noise"})
+
+
+def noise_groups(clips, k: int) -> dict[str, int]:
+    """{noise class: fold} for the classes held out in turn: fold f's models never hear its classes,
+    and its noisy evaluation conditions use only them (whole classes, never single clips)."""
+    classes = sorted({noise_class(c) for c in clips if c.kind == KIND_NOISE} - ALWAYS_TRAIN_NOISE)
+    return {cls: i % k for i, cls in enumerate(classes)}
+
+
+def noises_of(clips, groups: dict[str, int], folds) -> list[Clip]:
+    """Noise clips whose class belongs to one of `folds` (held-out groups), plus the classes
+    that are always trained on; folds=None: every noise clip."""
+    out = []
+    for c in clips:
+        if c.kind != KIND_NOISE:
+            continue
+        cls = noise_class(c)
+        if folds is None or cls in ALWAYS_TRAIN_NOISE or groups.get(cls) in folds:
+            out.append(c)
+    return out

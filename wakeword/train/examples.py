@@ -20,18 +20,25 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.signal import resample_poly
 
+from ..resample import resample_signal
 from . import augment
+from .channel import ChannelSettings, apply_channel
 from .data import KIND_COMMAND, KIND_KEYWORD, KIND_SILENCE, KIND_SPEECH, KIND_WAKEWORD, Clip, read_audio
+from .rooms import Room, room_bank
 
 log = logging.getLogger(__name__)
 
 AUG_RATE_HZ = 16000
 #: Clips at least this long are also used as long material cut into windows (sentences always).
 LONG_CLIP_S = 1.6
-#: Number of room impulse responses simulated per training run.
-RIR_BANK_SIZE = 120
+#: Number of rooms simulated per training run (rooms are slow to simulate; windows reuse them).
+ROOM_BANK_SIZE = 120
+#: The labels of the two non-word classes of a multi-class model.
+UNKNOWN_LABEL = "_unknown_"
+BACKGROUND_LABEL = "_background_"
+#: Negative kinds that make a "background" window (no speech); the others make "unknown" ones.
+BACKGROUND_KINDS = ("burst", "background")
 
 
 @dataclass(frozen=True)
@@ -45,7 +52,12 @@ class AugmentSettings:
     peak_dbfs_range: tuple[float, float] = (-40.0, -1.0)
     snr_db_range: tuple[float, float] = (0.0, 35.0)
     p_noise: float = 0.85
+    #: a simulated room (rooms.py, training RT60 range) for the word and its context
     p_reverb: float = 0.35
+    #: in a room, the noise bed comes from another position in the same room (its own RIR)
+    room_noise: bool = False
+    #: the channel chain (channel.py: microphone response, gain, clipping, DC, bits, abrupt edges)
+    p_channel: float = 0.0
     p_context: float = 0.35
     context_gap_s: tuple[float, float] = (0.03, 0.4)
     floor_dbfs_range: tuple[float, float] = (-80.0, -50.0)
@@ -128,6 +140,9 @@ def _checked_setting(key: str, value, default):
             if not (isinstance(value, dict) and value and set(value) <= set(default)
                     and all(number(v) and v >= 0 for v in value.values()) and sum(value.values()) > 0):
                 raise bad(f"must be {{type: weight}} with types among {', '.join(default)}, weights >= 0, some > 0")
+    elif isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise bad("must be true or false")
     elif isinstance(default, str):
         if key == "level_reference" and value not in LEVEL_REFERENCES:
             raise bad(f"must be one of {', '.join(LEVEL_REFERENCES)}")
@@ -138,25 +153,26 @@ def _checked_setting(key: str, value, default):
 
 
 class AudioStore:
-    """The audio of one split held in memory at AUG_RATE_HZ, grouped by how it is used.
+    """The audio of one set of clips held in memory at AUG_RATE_HZ, grouped by how it is used.
 
-    keyword / words: whole single-word clips (float32 arrays) with the (start, end) sample
-    region of the word in keyword_regions / word_regions; long: sentences and long clips;
-    silence: background clips; noises: long noise beds; sentences: for babble.
-    keyword_synthetic marks which keyword entries come from TTS.
+    words: every single-word clip (float32 arrays), with word_regions (start, end) of the word,
+    word_labels, word_speakers and word_synthetic (from TTS); keyword_pools maps each keyword to
+    (real indices, synthetic indices) into words, and other_words holds the rest. long:
+    sentences and long clips; silence: background clips; noises: long noise beds; sentences: for
+    babble. Clips of kind "keyword" are the keywords (load_corpus marks them).
     """
 
     def __init__(self, clips: list[Clip], noise_clips: list[Clip], progress=None):
-        self.keyword: list[np.ndarray] = []
-        self.keyword_regions: list[tuple[int, int]] = []
-        self.keyword_synthetic: list[bool] = []
-        self.keyword_speakers: list[str] = []
         self.words: list[np.ndarray] = []
         self.word_regions: list[tuple[int, int]] = []
+        self.word_labels: list[str] = []
+        self.word_speakers: list[str] = []
+        self.word_synthetic: list[bool] = []
         self.long: list[np.ndarray] = []
         self.silence: list[np.ndarray] = []
         self.sentences: list[np.ndarray] = []
         self.noises = [read_audio(c.path, AUG_RATE_HZ) for c in noise_clips]
+        keyword_labels = set()
         for i, clip in enumerate(clips):
             if progress:
                 progress(i + 1, len(clips))
@@ -170,39 +186,46 @@ class AudioStore:
                 self.long.append(x)
                 self.sentences.append(x)
                 continue
-            region = augment.active_region(x, AUG_RATE_HZ)
+            if clip.kind not in (KIND_KEYWORD, KIND_COMMAND, KIND_WAKEWORD):
+                continue
             if clip.kind == KIND_KEYWORD:
-                self.keyword.append(x)
-                self.keyword_regions.append(region)
-                self.keyword_synthetic.append(clip.source == "tts")
-                self.keyword_speakers.append(clip.speaker)
-            elif clip.kind in (KIND_COMMAND, KIND_WAKEWORD):
-                self.words.append(x)
-                self.word_regions.append(region)
-                if len(x) >= LONG_CLIP_S * AUG_RATE_HZ:
-                    self.long.append(x)
-        if not self.keyword or not self.words:
-            raise ValueError("the training split needs keyword clips and other words")
+                keyword_labels.add(clip.label)
+            self.words.append(x)
+            self.word_regions.append(augment.active_region(x, AUG_RATE_HZ))
+            self.word_labels.append(clip.label)
+            self.word_speakers.append(clip.speaker)
+            self.word_synthetic.append(clip.source == "tts")
+            if clip.kind != KIND_KEYWORD and len(x) >= LONG_CLIP_S * AUG_RATE_HZ:
+                self.long.append(x)
+        labels = np.asarray(self.word_labels, dtype=object)
+        synthetic = np.asarray(self.word_synthetic, dtype=bool)
+        self.keywords = tuple(sorted(keyword_labels))
+        self.keyword_pools = {
+            kw: (np.flatnonzero((labels == kw) & ~synthetic), np.flatnonzero((labels == kw) & synthetic))
+            for kw in self.keywords
+        }
+        self.other_words = np.flatnonzero(~np.isin(labels, list(self.keywords))) if len(labels) else np.zeros(0, int)
+        if not self.keywords or not (len(self.other_words) or self.sentences):
+            raise ValueError("the training clips need keyword clips and other words or sentences")
         if not self.sentences:  # babble needs speech; fall back to words strung together
-            self.sentences = [np.concatenate(self.words[i : i + 8]) for i in range(0, len(self.words), 8)]
+            others = [self.words[i] for i in self.other_words]
+            self.sentences = [np.concatenate(others[i : i + 8]) for i in range(0, len(others), 8)]
         if not self.long:
             self.long = list(self.sentences)
-        self.real_keyword_idx = np.flatnonzero(~np.asarray(self.keyword_synthetic))
-        self.tts_keyword_idx = np.flatnonzero(np.asarray(self.keyword_synthetic))
 
     def speaker_weights(self, idx: np.ndarray, balance: float) -> np.ndarray:
-        """Draw probabilities (float64, sums to 1) for keyword entries `idx`: each clip weighted by
+        """Draw probabilities (float64, sums to 1) for word entries `idx`: each clip weighted by
         (clips of its speaker among idx) ** -balance."""
-        speakers = [self.keyword_speakers[i] for i in idx]
+        speakers = [self.word_speakers[i] for i in idx]
         counts = Counter(speakers)
         w = np.array([counts[sp] ** -balance for sp in speakers], dtype=np.float64)
         return w / w.sum()
 
     def summary(self) -> dict:
         return {
-            "keyword_real": int(len(self.real_keyword_idx)),
-            "keyword_tts": int(len(self.tts_keyword_idx)),
-            "words": len(self.words),
+            "keyword_real": {kw: int(len(pools[0])) for kw, pools in self.keyword_pools.items()},
+            "keyword_tts": {kw: int(len(pools[1])) for kw, pools in self.keyword_pools.items()},
+            "words": int(len(self.other_words)),
             "long": len(self.long),
             "silence": len(self.silence),
             "noises": len(self.noises),
@@ -210,7 +233,12 @@ class AudioStore:
 
 
 class WindowFactory:
-    """Draw augmented windows: positive() / negative() -> float32 (window_samples,) at AUG_RATE_HZ."""
+    """Draw augmented windows at AUG_RATE_HZ, float32 (window_samples,):
+
+    positive(keyword) - the keyword somewhere inside, fully augmented; negative() - no whole
+    keyword, its type drawn from settings.negative_mix; example(label) - either, by class label
+    (a keyword, UNKNOWN_LABEL or BACKGROUND_LABEL) for multi-class training.
+    """
 
     def __init__(
         self,
@@ -218,23 +246,26 @@ class WindowFactory:
         window_samples: int,
         rng: np.random.Generator,
         settings: AugmentSettings,
-        rirs: list[np.ndarray],
+        rooms: list[Room],
     ):
         self.store = store
         self.n = window_samples
         self.rng = rng
         self.s = settings
-        self.rirs = rirs  # made once per run (augment.rir_bank): rooms are slow to simulate
+        self.rooms = rooms  # made once per run (rooms.room_bank): rooms are slow to simulate
+        self.channel = ChannelSettings()
         kinds = list(settings.negative_mix)
         weights = np.asarray([settings.negative_mix[k] for k in kinds], dtype=np.float64)
-        self._neg_kinds, self._neg_p = kinds, weights / weights.sum()
+        self._neg_kinds, self._neg_w = kinds, weights
+        self._neg_p = weights / weights.sum()
         beds = list(settings.bed_mix)
         bed_w = np.asarray([settings.bed_mix[k] for k in beds], dtype=np.float64)
         self._bed_kinds, self._bed_cdf = beds, np.cumsum(bed_w / bed_w.sum())
-        # cumulative draw weights of the real and synthetic keyword clips (speaker_balance only)
+        # cumulative draw weights of each keyword's real and synthetic clips (speaker_balance only)
         self._pos_cdf = {
-            name: np.cumsum(store.speaker_weights(idx, settings.speaker_balance))
-            for name, idx in (("real", store.real_keyword_idx), ("tts", store.tts_keyword_idx))
+            (kw, name): np.cumsum(store.speaker_weights(idx, settings.speaker_balance))
+            for kw, pools in store.keyword_pools.items()
+            for name, idx in zip(("real", "tts"), pools)
             if settings.speaker_balance and len(idx)
         }
 
@@ -257,19 +288,25 @@ class WindowFactory:
         return seg, a, b
 
     def _word(self) -> tuple[np.ndarray, int, int]:
-        i = int(self.rng.integers(len(self.store.words)))
+        """A word that is none of the keywords (a snippet of a sentence if there are none)."""
+        if not len(self.store.other_words):
+            snippet = augment.random_crop(self.rng, self._pick(self.store.long), int(self.rng.uniform(0.3, 0.8) * AUG_RATE_HZ))
+            return snippet, 0, len(snippet)
+        i = int(self.store.other_words[int(self.rng.integers(len(self.store.other_words)))])
         return self._cut(self.store.words[i], self.store.word_regions[i])
 
-    def _keyword(self) -> tuple[np.ndarray, int, int]:
+    def _keyword(self, keyword: str | None = None) -> tuple[np.ndarray, int, int]:
         st = self.store
-        use_tts = len(st.tts_keyword_idx) and (self.rng.random() < self.s.tts_share or not len(st.real_keyword_idx))
-        pool = st.tts_keyword_idx if use_tts else st.real_keyword_idx
+        keyword = keyword or (st.keywords[0] if len(st.keywords) == 1 else self._pick(st.keywords))
+        real, tts = st.keyword_pools[keyword]
+        use_tts = len(tts) and (self.rng.random() < self.s.tts_share or not len(real))
+        pool = tts if use_tts else real
         if self.s.speaker_balance:
-            cdf = self._pos_cdf["tts" if use_tts else "real"]
+            cdf = self._pos_cdf[(keyword, "tts" if use_tts else "real")]
             i = int(pool[min(len(pool) - 1, int(np.searchsorted(cdf, self.rng.random(), side="right")))])
         else:  # uniform: the same draws as before speaker weighting existed
             i = int(pool[int(self.rng.integers(len(pool)))])
-        return self._cut(st.keyword[i], st.keyword_regions[i])
+        return self._cut(st.words[i], st.word_regions[i])
 
     def _place(self, canvas: np.ndarray, seg: np.ndarray, a: int, b: int) -> tuple[int, int]:
         """Add seg at a random offset that keeps its word [a, b) inside the canvas (centred if the
@@ -323,20 +360,28 @@ class WindowFactory:
         return augment.coloured_noise(self.rng, self.n, float(self.rng.uniform(0.0, 2.0)))
 
     def _finish(self, canvas: np.ndarray, speech_rms: float) -> np.ndarray:
-        """Reverb, noise bed at a random SNR (relative to speech_rms), noise floor and overall level."""
+        """Room, noise bed at a random SNR (relative to speech_rms), overall level, noise floor and
+        the recording channel."""
+        room = None
         if self.rng.random() < self.s.p_reverb:
-            canvas = augment.reverberate(canvas, self._pick(self.rirs))
+            room = self._pick(self.rooms)
+            canvas = augment.reverberate(canvas, room.talker_rir)
         if speech_rms <= 0:
             speech_rms = augment.rms(canvas) or 0.05
         # "speech": the level is set on the peak before the noise (a loud knock over a word may clip)
         speech_peak = float(np.max(np.abs(canvas))) if self.s.level_reference == "speech" else 0.0
         if self.rng.random() < self.s.p_noise:
-            canvas = augment.mix_at_snr(canvas, self._bed(), float(self.rng.uniform(*self.s.snr_db_range)), speech_rms)
+            bed = self._bed()
+            if room is not None and self.s.room_noise:
+                bed = augment.reverberate(bed, room.noise_rir)  # the noise plays elsewhere in the room
+            canvas = augment.mix_at_snr(canvas, bed, float(self.rng.uniform(*self.s.snr_db_range)), speech_rms)
         peak = speech_peak or float(np.max(np.abs(canvas))) or 1.0
         out = canvas * (augment.db_to_gain(self.rng.uniform(*self.s.peak_dbfs_range)) / peak)
         if self.rng.random() >= self.s.p_digital_silence:
             floor = augment.db_to_gain(self.rng.uniform(*self.s.floor_dbfs_range))
             out = out + floor * self.rng.standard_normal(self.n)
+        if self.s.p_channel and self.rng.random() < self.s.p_channel:
+            out = apply_channel(np.clip(out, -1.0, 1.0).astype(np.float32), self.rng, AUG_RATE_HZ, self.channel)
         return np.clip(out, -1.0, 1.0).astype(np.float32)
 
     def _word_window(self, seg: np.ndarray, a: int, b: int) -> np.ndarray:
@@ -371,13 +416,26 @@ class WindowFactory:
         return seg
 
     # -- examples -------------------------------------------------------------------------
-    def positive(self) -> np.ndarray:
-        """A whole keyword somewhere inside the window, with the full augmentation."""
-        return self._word_window(*self._keyword())
+    def positive(self, keyword: str | None = None) -> np.ndarray:
+        """A whole keyword (the only one, or a random one of several) somewhere inside the window."""
+        return self._word_window(*self._keyword(keyword))
 
-    def negative(self) -> np.ndarray:
-        """A window without a whole keyword; its type is drawn from settings.negative_mix."""
-        kind = self._neg_kinds[int(self.rng.choice(len(self._neg_kinds), p=self._neg_p))]
+    def example(self, label: str) -> np.ndarray:
+        """A window of class `label`: a keyword, UNKNOWN_LABEL (other speech) or BACKGROUND_LABEL."""
+        if label == UNKNOWN_LABEL:
+            return self.negative([k for k in self._neg_kinds if k not in BACKGROUND_KINDS])
+        if label == BACKGROUND_LABEL:
+            return self.negative(list(BACKGROUND_KINDS))
+        return self.positive(label)
+
+    def negative(self, kinds: list[str] | None = None) -> np.ndarray:
+        """A window without a whole keyword; its type drawn from settings.negative_mix (among
+        `kinds` only, if given)."""
+        if kinds is None:
+            kind = self._neg_kinds[int(self.rng.choice(len(self._neg_kinds), p=self._neg_p))]
+        else:
+            w = np.array([self._neg_w[self._neg_kinds.index(k)] for k in kinds])
+            kind = kinds[int(self.rng.choice(len(kinds), p=w / w.sum()))]
         if kind == "word":
             return self._word_window(*self._word())
         if kind == "burst":
@@ -420,8 +478,13 @@ def aug_window_samples(window_samples: int, sample_rate_hz: int) -> int:
 
 
 def to_model_rate(x: np.ndarray, sample_rate_hz: int, window_samples: int) -> np.ndarray:
-    """float32 audio at AUG_RATE_HZ -> float32 (window_samples,) at sample_rate_hz (last samples kept)."""
+    """float32 audio at AUG_RATE_HZ -> float32 (window_samples,) at sample_rate_hz (last samples
+    kept), through the runtime's resampler."""
     if sample_rate_hz != AUG_RATE_HZ:
-        g = math.gcd(AUG_RATE_HZ, sample_rate_hz)
-        x = resample_poly(x, sample_rate_hz // g, AUG_RATE_HZ // g).astype(np.float32)
+        x = resample_signal(x, AUG_RATE_HZ, sample_rate_hz)
     return x[-window_samples:]
+
+
+def make_rooms(seed: int) -> list[Room]:
+    """The run's room bank (training RT60 range), the same for a seed."""
+    return room_bank(np.random.default_rng([seed, 2]), AUG_RATE_HZ, ROOM_BANK_SIZE)

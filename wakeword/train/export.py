@@ -65,19 +65,23 @@ def representative_windows(X_norm: np.ndarray, y: np.ndarray, rng: np.random.Gen
 def write_model(
     tflite_bytes: bytes,
     out_prefix: Path,
-    keyword: str,
-    params,  # the front end's parameters: MfccParams or EmbeddingParams
+    keywords: tuple[str, ...],
+    params,  # the front end's parameters (a frontends.FrontEndParams)
     mean: np.ndarray,
     std: np.ndarray,
     input_shape: tuple[int, ...],
     input_dtype: str,
-    threshold: float,
+    thresholds: dict,
     trigger: TriggerSettings,
     training: dict,
     name: str,
     output_activation: str = "logit",
+    labels: tuple[str, ...] = (),
 ) -> tuple[Path, Path]:
-    """Write PREFIX.tflite and PREFIX.json (the sidecar); return both paths."""
+    """Write PREFIX.tflite and PREFIX.json (the sidecar); return both paths.
+
+    labels: every output in order when the model has more outputs than keywords (a softmax over
+    classes, output_activation "softmax_logit")."""
     out_prefix = Path(out_prefix)
     out_prefix.parent.mkdir(parents=True, exist_ok=True)
     model_path = out_prefix.with_name(out_prefix.name + ".tflite")
@@ -85,8 +89,8 @@ def write_model(
     model_path.write_bytes(tflite_bytes)
     spec = ModelSpec(
         model_file=model_path.name,
-        keywords=(keyword,),
-        thresholds={keyword: float(threshold)},
+        keywords=tuple(keywords),
+        thresholds={k: float(thresholds[k]) for k in keywords},
         frontend=params,
         mean=tuple(float(v) for v in mean),
         std=tuple(float(v) for v in std),
@@ -96,7 +100,26 @@ def write_model(
         training=training,
         name=name,
         output_activation=output_activation,
+        labels=tuple(labels),
     )
     save_sidecar(spec, sidecar)
     log.info("wrote %s (%d bytes) and %s", model_path, len(tflite_bytes), sidecar)
     return model_path, sidecar
+
+
+def ship(model_path: Path, dest: Path) -> tuple[Path, Path]:
+    """Copy a trained model and its sidecar to dest (a .tflite path), setting the sidecar's
+    model_file to the new name; refuses to overwrite the source."""
+    import dataclasses
+    import shutil
+
+    from ..sidecar import load_sidecar, sidecar_path_for
+
+    model_path, dest = Path(model_path), Path(dest).with_suffix(".tflite")
+    if model_path.resolve() == dest.resolve():
+        raise ValueError(f"{dest} is the model itself")
+    spec = load_sidecar(sidecar_path_for(model_path))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(model_path, dest)
+    save_sidecar(dataclasses.replace(spec, model_file=dest.name), sidecar_path_for(dest))
+    return dest, sidecar_path_for(dest)

@@ -1,8 +1,11 @@
-"""Precomputed training features: augmented windows -> MFCC arrays, built once and cached.
+"""Training windows as features, built once per fold and cached: the "banks" both trainers train on.
 
-Epochs then cost only the network's time. Windows are made in fixed chunks, each with its own
-seed derived from the run's seed, so the arrays do not depend on the number of worker
-processes. Workers are forked and share the in-memory audio store.
+A bank is made from one fold's clips: augmented windows (examples.WindowFactory) of each class
+in a plan, turned into the model's input features by the runtime's own front end: MFCC frames
+(frontends.mfcc.mfcc_window, which a test pins to the streaming path) or speech embeddings
+(frontends.embedding.embeddings_of, bit-identical to the stream). Windows are made in fixed
+chunks, each with its own seed derived from the run's, so a bank does not depend on the number of
+worker processes; workers are forked and share the in-memory audio.
 """
 
 from __future__ import annotations
@@ -10,97 +13,105 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 
-from ..frontends.mfcc import MfccParams, mfcc_window
-from . import augment
-from .examples import AUG_RATE_HZ, RIR_BANK_SIZE, AudioStore, AugmentSettings, WindowFactory, aug_window_samples, to_model_rate
+from ..frontends.mfcc import mfcc_window
+from .common import pool_job, run_pool
+from .examples import AudioStore, AugmentSettings, WindowFactory, aug_window_samples, to_model_rate
 
 log = logging.getLogger(__name__)
 
 CHUNK_EXAMPLES = 256
-#: Bump when the example-making code changes meaning, so stale caches are not reused.
-CACHE_VERSION = 5
+#: Bump when the window-making code changes meaning, so stale caches are not reused.
+CACHE_VERSION = 6
+#: The plan label of "any negative window" (examples.WindowFactory.negative) in binary models.
+NEGATIVE = "_negative_"
 
-# Set before forking workers; read by _make_chunk in the children (copy-on-write sharing).
-_JOB: dict = {}
+
+class MfccFeaturizer:
+    """Audio at AUG_RATE_HZ -> the window's MFCC frames float32 (window_frames, numcep)."""
+
+    def __init__(self, params):
+        self.params = params
+        self.audio_samples = aug_window_samples(params.window_samples, params.sample_rate_hz)
+
+    def features(self, audio: np.ndarray) -> np.ndarray:
+        p = self.params
+        x = to_model_rate(audio, p.sample_rate_hz, p.window_samples)
+        return mfcc_window(x, p)[: p.window_frames]
 
 
-def _make_chunk(task: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-    chunk_index, n_pos, n_neg = task
-    job = _JOB
+class EmbeddingFeaturizer:
+    """Audio at AUG_RATE_HZ -> the window's speech embeddings float32 (window_frames, 96).
+
+    The two pretrained feature models are loaded in each process on first use (TFLite
+    interpreters are not fork-safe)."""
+
+    def __init__(self, params):
+        self.params = params
+        groups = (params.first_mel_frame + params.mel_frames_per_embedding) // params.embedding_step_mel_frames
+        groups += params.window_frames - 1
+        # the fewest samples that give exactly window_frames embeddings (32352 for the defaults)
+        self.audio_samples = (groups - 1) * params.frame_step_samples + params.mel_call_samples
+        self._models, self._pid = None, None
+
+    def features(self, audio: np.ndarray) -> np.ndarray:
+        from ..frontends.embedding import FeatureModels, embeddings_of
+
+        if self._models is None or self._pid != os.getpid():
+            self._models, self._pid = FeatureModels(self.params), os.getpid()
+        return embeddings_of(audio, self.params, self._models)[-self.params.window_frames :]
+
+    def __getstate__(self):  # never ship interpreters between processes
+        return {"params": self.params, "audio_samples": self.audio_samples, "_models": None, "_pid": None}
+
+
+def featurizer_for(params):
+    """The training-side featurizer of a front end's parameters."""
+    return {"mfcc": MfccFeaturizer, "speech_embedding": EmbeddingFeaturizer}[params.frontend_type](params)
+
+
+def _make_chunk(task: tuple[int, list[tuple[int, int]]]) -> tuple[np.ndarray, np.ndarray]:
+    chunk_index, counts = task
+    job = pool_job()
     rng = np.random.default_rng([job["seed"], 1, chunk_index])
-    factory = WindowFactory(job["store"], job["aug_samples"], rng, job["settings"], job["rirs"])
-    params: MfccParams = job["params"]
-    feats = np.empty((n_pos + n_neg, params.window_frames, params.numcep), dtype=np.float32)
-    labels = np.zeros(n_pos + n_neg, dtype=np.float32)
-    labels[:n_pos] = 1.0
-    for i in range(n_pos + n_neg):
-        audio = factory.positive() if i < n_pos else factory.negative()
-        x = to_model_rate(audio, params.sample_rate_hz, params.window_samples)
-        f = mfcc_window(x, params)
-        feats[i] = f[: params.window_frames]
-    return feats, labels
+    featurizer = job["featurizer"]
+    factory = WindowFactory(job["store"], featurizer.audio_samples, rng, job["settings"], job["rooms"])
+    labels = job["labels"]
+    n = sum(c for _, c in counts)
+    p = featurizer.params
+    X = np.empty((n, p.window_frames, p.feature_dim), np.float32)
+    y = np.empty(n, np.int64)
+    i = 0
+    for label_index, count in counts:
+        label = labels[label_index]
+        for _ in range(count):
+            audio = factory.negative() if label == NEGATIVE else factory.example(label)
+            X[i] = featurizer.features(audio)
+            y[i] = label_index
+            i += 1
+    return X, y
 
 
-def _progress_line(label: str, done: int, total: int, started: float, previous: int) -> None:
-    """Print a progress line each time another tenth of the work is done (readable in logs too)."""
-    if done != total and done * 10 // total == previous * 10 // total:
-        return
-    elapsed = time.monotonic() - started
-    eta = elapsed / max(done, 1) * (total - done)
-    print(f"  {label}: {done}/{total} ({elapsed:.0f} s, ~{eta:.0f} s left)", flush=True)
+def build_bank(store: AudioStore, featurizer, plan: dict, seed: int, settings: AugmentSettings, rooms,
+               workers: int = 2, label: str = "windows") -> tuple[np.ndarray, np.ndarray]:
+    """Windows of each class in `plan` ({label: count}, in label order; NEGATIVE for any negative).
 
-
-def build_features(
-    store: AudioStore,
-    params: MfccParams,
-    n_pos: int,
-    n_neg: int,
-    seed: int,
-    settings: AugmentSettings,
-    workers: int = 2,
-    label: str = "features",
-) -> tuple[np.ndarray, np.ndarray]:
-    """(X float32 (n, window_frames, numcep) raw MFCCs, y float32 (n,) 1 = keyword), positives first."""
-    rirs = augment.rir_bank(np.random.default_rng([seed, 2]), AUG_RATE_HZ, RIR_BANK_SIZE)
-    _JOB.update(
-        store=store,
-        params=params,
-        seed=seed,
-        settings=settings,
-        rirs=rirs,
-        aug_samples=aug_window_samples(params.window_samples, params.sample_rate_hz),
-    )
-    total = n_pos + n_neg
+    Returns (X float32 (n, window_frames, feature_dim) raw features, y int64 (n,) index into the
+    plan's labels), chunk by chunk in label order within each chunk.
+    """
+    labels = list(plan)
+    total = sum(plan.values())
     n_chunks = max(1, -(-total // CHUNK_EXAMPLES))
-    # spread positives evenly over chunks so each chunk's mix is the same
-    pos_per = np.diff(np.linspace(0, n_pos, n_chunks + 1).round().astype(int))
-    neg_per = np.diff(np.linspace(0, n_neg, n_chunks + 1).round().astype(int))
-    tasks = [(i, int(pos_per[i]), int(neg_per[i])) for i in range(n_chunks)]
-    started = time.monotonic()
-    results = []
-    if workers > 1 and n_chunks > 1:
-        ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(workers) as pool:
-            for res in pool.imap(_make_chunk, tasks):
-                previous = sum(len(r[1]) for r in results)
-                results.append(res)
-                _progress_line(label, previous + len(res[1]), total, started, previous)
-    else:
-        for task in tasks:
-            previous = sum(len(r[1]) for r in results)
-            results.append(_make_chunk(task))
-            _progress_line(label, previous + len(results[-1][1]), total, started, previous)
-    feats = np.concatenate([r[0] for r in results])
-    labels = np.concatenate([r[1] for r in results])
-    order = np.argsort(-labels, kind="stable")  # positives first, chunk order kept
-    return feats[order], labels[order]
+    # spread each class evenly over the chunks so that each chunk's mix is the same
+    per = {lab: np.diff(np.linspace(0, plan[lab], n_chunks + 1).round().astype(int)) for lab in labels}
+    tasks = [(i, [(j, int(per[lab][i])) for j, lab in enumerate(labels) if per[lab][i]]) for i in range(n_chunks)]
+    job = dict(store=store, featurizer=featurizer, seed=seed, settings=settings, rooms=rooms, labels=labels)
+    results = run_pool(_make_chunk, tasks, workers, job, label)
+    return np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
 
 
 def cache_key(*parts) -> str:
@@ -114,7 +125,7 @@ def cached(path: Path, build):
     path = Path(path)
     if path.is_file():
         with np.load(path) as data:
-            log.info("features from cache %s", path)
+            log.info("from cache %s", path)
             return data["X"], data["y"]
     X, y = build()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -125,8 +136,14 @@ def cached(path: Path, build):
 
 
 def normalisation(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-coefficient mean and std (float64 (numcep,)) over all frames of X (n, frames, numcep)."""
+    """Per-feature mean and std (float64 (feature_dim,)) over all frames of X (n, frames, dim)."""
     flat = X.reshape(-1, X.shape[-1]).astype(np.float64)
     mean = flat.mean(axis=0)
     std = np.maximum(flat.std(axis=0), 1e-3)
     return mean, std
+
+
+def bank_seed(seed: int, fold: int) -> int:
+    """The seed of fold's bank: distinct per fold, fixed by the run's seed."""
+    return int(hashlib.sha1(f"{seed}:bank:{fold}".encode()).hexdigest()[:8], 16)
+

@@ -1,4 +1,5 @@
-"""Model definitions with their front ends: the seed tutorial's baseline and ours.
+"""Model definitions: the MFCC networks with their front ends (the seed tutorial's baseline and
+ours) and the small heads trained on frozen speech embeddings.
 
 An architecture is a front end (MfccParams) plus a Keras builder whose input is one window of
 normalised MFCCs shaped as `input_shape` (without the batch dimension). Both end in one sigmoid:
@@ -71,8 +72,13 @@ class Architecture:
     build: Callable
 
 
-def build_baseline(input_shape=(16, 16, 1), width: int | None = None):
-    """The tutorial CNN: (batch, 16, 16, 1) normalised MFCCs -> (batch, 1) probability (width unused)."""
+def _output(layers, n_outputs: int):
+    """The last layer: one sigmoid (binary) or a softmax over n_outputs classes."""
+    return layers.Dense(n_outputs, activation="sigmoid" if n_outputs == 1 else "softmax", name="keyword")
+
+
+def build_baseline(input_shape=(16, 16, 1), width: int | None = None, n_outputs: int = 1):
+    """The tutorial CNN: (batch, 16, 16, 1) normalised MFCCs -> (batch, n_outputs) probabilities (width unused)."""
     import keras
     from keras import layers
 
@@ -84,12 +90,12 @@ def build_baseline(input_shape=(16, 16, 1), width: int | None = None):
     x = layers.Flatten()(x)
     x = layers.Dense(64, activation="relu")(x)
     x = layers.Dropout(0.5)(x)
-    outputs = layers.Dense(1, activation="sigmoid", name="keyword")(x)
+    outputs = _output(layers, n_outputs)(x)
     return keras.Model(inputs, outputs, name="baseline")
 
 
-def build_ours(input_shape=(49, 20), width: int = OURS_WIDTH):
-    """Temporal separable CNN: (batch, frames, numcep) normalised MFCCs -> (batch, 1) probability."""
+def build_ours(input_shape=(49, 20), width: int = OURS_WIDTH, n_outputs: int = 1):
+    """Temporal separable CNN: (batch, frames, numcep) normalised MFCCs -> (batch, n_outputs) probabilities."""
     import keras
     from keras import layers
 
@@ -109,7 +115,7 @@ def build_ours(input_shape=(49, 20), width: int = OURS_WIDTH):
         x = layers.ReLU()(x)
     x = layers.GlobalAveragePooling1D()(x)
     x = layers.Dropout(OURS_DROPOUT)(x)
-    outputs = layers.Dense(1, activation="sigmoid", name="keyword")(x)
+    outputs = _output(layers, n_outputs)(x)
     return keras.Model(inputs, outputs, name="ours")
 
 
@@ -119,30 +125,65 @@ ARCHITECTURES = {
 }
 
 
+#: Embedding heads. Dense: two layers on the flattened window. Conv: temporal convolutions over
+#: the embeddings, then the max over time and one dense layer, so the word may sit anywhere in
+#: the 2 s window without the head learning each position separately.
+HEAD_HIDDEN_UNITS = (128, 64)
+HEAD_DROPOUT = (0.5, 0.3)
+HEAD_CONV_CHANNELS = (64, 64)
+HEAD_CONV_KERNEL = 3
+HEAD_CONV_DENSE_UNITS = 64
+HEADS = ("conv", "dense")
+
+
+def build_head(input_shape: tuple[int, int], kind: str = "conv", name: str | None = None, n_outputs: int = 1):
+    """(batch, 16, 96) normalised embeddings -> (batch, n_outputs) logits (no activation)."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=input_shape, name="embeddings")
+    if kind == "dense":
+        x = layers.Flatten()(inputs)
+        for units, drop in zip(HEAD_HIDDEN_UNITS, HEAD_DROPOUT):
+            x = layers.Dense(units)(x)
+            x = layers.LayerNormalization()(x)
+            x = layers.ReLU()(x)
+            x = layers.Dropout(drop)(x)
+    elif kind == "conv":
+        x = layers.Dropout(0.1)(inputs)
+        for channels in HEAD_CONV_CHANNELS:
+            x = layers.Conv1D(channels, HEAD_CONV_KERNEL)(x)
+            x = layers.LayerNormalization()(x)
+            x = layers.ReLU()(x)
+        x = layers.GlobalMaxPooling1D()(x)
+        x = layers.Dropout(0.3)(x)
+        x = layers.Dense(HEAD_CONV_DENSE_UNITS, activation="relu")(x)
+    else:
+        raise ValueError(f"unknown head {kind!r} (expected one of {', '.join(HEADS)})")
+    outputs = layers.Dense(n_outputs, name="keyword_logit")(x)
+    return keras.Model(inputs, outputs, name=f"embedding_head_{name or kind}")
+
+
 def macs_per_window(model) -> int:
-    """Multiply-accumulates of one window through Conv/Dense layers (a cost estimate, batch 1)."""
+    """Multiply-accumulates of one window through the Conv/Dense layers (a cost estimate, batch 1);
+    models nested inside (ensemble members) are counted too."""
     total = 0
     for layer in model.layers:
+        if hasattr(layer, "layers"):
+            total += macs_per_window(layer)
+            continue
         kind = type(layer).__name__
-        out_shape = layer.output.shape
         weights = layer.get_weights()
-        if not weights:
+        if not weights or kind not in ("Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D", "Dense"):
             continue
         kernel = weights[0]
-        if kind in ("Conv1D", "Conv2D"):
-            positions = 1
+        out_shape = layer.output.shape
+        positions = 1
+        if kind != "Dense" or len(out_shape) > 2:
             for d in out_shape[1:-1]:
                 positions *= int(d)
-            total += positions * int(kernel.size)
-        elif kind in ("DepthwiseConv1D", "DepthwiseConv2D"):
-            positions = 1
-            for d in out_shape[1:-1]:
-                positions *= int(d)
-            total += positions * int(kernel.size)
-        elif kind == "Dense":
-            total += int(kernel.size)
+        total += positions * int(kernel.size)
     return total
-
 
 
 def logit_model(model):
@@ -173,10 +214,10 @@ def average_logits(heads: list, input_name: str, name: str):
 
 
 def ensemble_models(members: list):
-    """(probability model, logit model) averaging the sigmoid members' logits.
+    """(probability model, logit model) averaging the members' logits.
 
-    The logit model is what gets exported (see logit_model); the probability model, its sigmoid,
-    is what validation and mining call."""
+    The logit model is what gets exported (see logit_model); the probability model, its sigmoid
+    (or softmax, for several outputs), is what mining and validation call."""
     import keras
 
     heads = []
@@ -185,6 +226,7 @@ def ensemble_models(members: list):
         head.name = f"member{j}_logit"
         heads.append(head)
     exported = average_logits(heads, "features", "ensemble_logit")
-    probability = keras.Model(exported.inputs, keras.layers.Activation("sigmoid", name="probability")(exported.outputs[0]),
+    activation = "sigmoid" if exported.outputs[0].shape[-1] == 1 else "softmax"
+    probability = keras.Model(exported.inputs, keras.layers.Activation(activation, name="probability")(exported.outputs[0]),
                               name="ensemble")
     return probability, exported

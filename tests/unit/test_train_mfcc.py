@@ -1,0 +1,152 @@
+"""wakeword-train end to end on --tiny: fold models, cross-validation, the final model, the
+multi-class variants, the evaluation command and shipping. Runs on a synthetic corpus of tones."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+pytest.importorskip("soundfile")
+
+from tests.synthetic_corpus import make_synthetic_corpus  # noqa: E402
+from wakeword.detector import ModelSetup, Pipeline  # noqa: E402
+from wakeword.model import load_model  # noqa: E402
+from wakeword.sidecar import load_sidecar, spec_from_dict  # noqa: E402
+
+pytestmark = pytest.mark.train
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return make_synthetic_corpus(tmp_path_factory.mktemp("data"))
+
+
+def train(*argv) -> int:
+    from wakeword.train.__main__ import main
+
+    return main([str(a) for a in argv])
+
+
+@pytest.fixture(scope="module")
+def tiny_cv(corpus, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cv")
+    run = tmp / "cv" / "ours"
+    assert train("--data", corpus, "--tiny", "--folds", "2", "--out", run, "--runs", tmp / "runs", "--workers", "1") == 0
+    return run, tmp
+
+
+def test_cross_validation_writes_fold_models_results_and_a_final_model_with_the_chosen_threshold(tiny_cv):
+    run, _ = tiny_cv
+    results = json.loads((run / "cv.json").read_text())
+    entry = results["models"][0]
+    assert results["folds"] == 2 and entry["conditions"] == ["clean", "snr10db", "snr5db", "room"]
+    for fold in (0, 1):
+        spec = load_sidecar(run / f"fold{fold}.json")
+        plan = spec.training["data"]["plan"]
+        assert (plan["folds"], plan["fold"]) == (2, fold)
+        assert spec.input_dtype == "int8" and spec.output_activation == "logit"
+    final = load_sidecar(run / "final.json")
+    assert final.training["data"]["plan"]["fold"] is None
+    assert final.training["data"]["plan"]["speakers"] > load_sidecar(run / "fold0.json").training["data"]["plan"]["speakers"]
+    assert final.thresholds["stop"] == pytest.approx(entry["threshold_choice"]["threshold"])
+    assert final.trigger.smoothing_windows == entry["trigger"]["smoothing_windows"]
+    assert final.training["crossval"]["threshold_choice"] == entry["threshold_choice"]
+    assert spec_from_dict(json.loads(json.dumps(final.to_dict()))) == final
+    point = entry["at_chosen"]
+    assert len(point["frr_by_fold"]["clean"]) == 2 and point["hours"] > 0
+    # the runtime runs the final model in the streaming pipeline
+    model = load_model(run / "final.tflite")
+    seen = []
+    pipe = Pipeline(ModelSetup.recommended(model), 16000, on_scores=lambda e, s, _: seen.append(s))
+    audio = 0.05 * np.random.default_rng(2).standard_normal(3 * 16000).astype(np.float32)
+    for start in range(0, len(audio), 1600):
+        pipe.feed(audio[start : start + 1600])
+    scores = np.concatenate(seen)
+    assert pipe.windows_scored == len(scores) >= 19 and np.all((scores >= 0) & (scores <= 1))
+
+
+def test_evaluate_scores_fold_models_on_their_folds_and_writes_the_card(tiny_cv, corpus, tmp_path):
+    run, tmp = tiny_cv
+    out = tmp_path / "models" / "eval-results.json"
+    cmd = [sys.executable, "-m", "wakeword.train.evaluate", "--data", str(corpus), "--folds", "2", "--model", f"ours={run}",
+           "--hours", "0.02", "--cache-dir", str(tmp / "runs" / "eval-cache"), "--out", str(out), "--card", str(tmp_path / "models" / "README.md")]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    results = json.loads(out.read_text())
+    assert [m["name"] for m in results["models"]] == ["ours"]
+    card = (tmp_path / "models" / "README.md").read_text()
+    p = results["models"][0]["at_chosen"]
+    assert f"| FRR clean (fold range) | {100 * p['frr']['clean']:.1f} %" in card
+    assert "2-fold speaker cross-validation" in card and "wakeword-train --data" in card
+    # a fold model scored on a fold it trained on is refused, in one line
+    r = subprocess.run(cmd + ["--fold-seed", "5"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 2 and "could test it on its own training speakers" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_same_seed_gives_the_same_bytes_and_an_ensemble_averages_its_members(corpus, tmp_path, tiny_cv):
+    outputs = []
+    for run in ("a", "b"):
+        prefix = tmp_path / run / "stop"
+        assert train("--data", corpus, "--tiny", "--out", prefix, "--runs", tmp_path / "runs", "--workers", "1",
+                     "--seed", "3", "--ensemble", "2") == 0
+        outputs.append(prefix)
+    a, b = (p.with_suffix(".tflite").read_bytes() for p in outputs)
+    assert a == b
+    spec = load_sidecar(outputs[0].with_suffix(".json"))
+    single = load_sidecar(tiny_cv[0] / "final.json")
+    assert spec.thresholds["stop"] == 0.5  # provisional: no cross-validation chose it
+    assert spec.training["figures"]["params"] == 2 * single.training["figures"]["params"]
+    assert {"member0_stage1", "member1_stage1"} <= set(spec.training["figures"]["losses"])
+    assert train("--ensemble", "0", "--data", corpus, "--out", tmp_path / "x") == 2
+
+
+def test_a_multiclass_network_reads_the_keyword_from_a_softmax_over_every_class(corpus, tmp_path):
+    prefix = tmp_path / "mc" / "stop"
+    assert train("--data", corpus, "--tiny", "--keyword", "stop", "--classes", "go,no", "--out", prefix,
+                 "--runs", tmp_path / "runs", "--workers", "1") == 0
+    spec = load_sidecar(prefix.with_suffix(".json"))
+    assert spec.keywords == ("stop",) and spec.labels == ("stop", "go", "no", "_unknown_", "_background_")
+    assert spec.output_activation == "softmax_logit"
+    model = load_model(prefix.with_suffix(".tflite"))
+    y = model.predict(np.random.default_rng(4).standard_normal((3, *spec.input_shape[1:])).astype(np.float32))
+    assert y.shape == (3, 1) and np.all((y >= 0) & (y <= 1))
+    several = tmp_path / "cmd" / "commands"
+    assert train("--data", corpus, "--tiny", "--keyword", "go,no", "--out", several, "--runs", tmp_path / "runs", "--workers", "1") == 0
+    spec = load_sidecar(several.with_suffix(".json"))
+    assert spec.keywords == ("go", "no") and spec.labels[:2] == ("go", "no")
+    assert load_model(several.with_suffix(".tflite")).predict(np.zeros((2, *spec.input_shape[1:]), np.float32)).shape == (2, 2)
+
+
+def test_ship_copies_a_model_under_a_new_name_and_points_its_sidecar_at_it(tiny_cv, tmp_path):
+    run, _ = tiny_cv
+    assert train("ship", run / "final.tflite", tmp_path / "stop.tflite") == 0
+    assert (tmp_path / "stop.tflite").read_bytes() == (run / "final.tflite").read_bytes()
+    spec = load_sidecar(tmp_path / "stop.json")
+    assert spec.model_file == "stop.tflite" and load_model(tmp_path / "stop.tflite").spec == spec
+    assert train("ship", run / "final.tflite", run / "final.tflite") == 2
+
+
+def test_ensemble_model_outputs_the_mean_of_its_members_logits():
+    import keras
+
+    from wakeword.train.models import ensemble_models
+
+    members = []
+    for seed in (1, 2):
+        keras.utils.set_random_seed(seed)
+        inputs = keras.Input(shape=(4, 3))
+        x = keras.layers.Flatten()(inputs)
+        members.append(keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(keras.layers.Dense(5)(x))))
+    probability, exported = ensemble_models(members)
+    x = np.random.default_rng(0).standard_normal((6, 4, 3)).astype(np.float32)
+    logits = [np.log(p / (1 - p)) for p in (m.predict(x, verbose=0) for m in members)]
+    mean = (logits[0] + logits[1]) / 2
+    assert not np.allclose(logits[0], logits[1], atol=1e-3)
+    np.testing.assert_allclose(exported.predict(x, verbose=0), mean, atol=1e-4)
+    np.testing.assert_allclose(probability.predict(x, verbose=0), 1 / (1 + np.exp(-mean)), atol=1e-5)

@@ -1,0 +1,102 @@
+"""DET curves pooled over folds, and the threshold rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from wakeword.settings import TriggerSettings
+from wakeword.train import thresholds as th
+from wakeword.train.scoring import Event, EventIndex, WindowScores
+
+RATE = 16000
+HOP = 1600
+TRIG = TriggerSettings(hop_s=0.1)
+
+
+def trial_set(n_trials, heights, fold=0, trial_s=5.0, onset_s=1.5, clip_s=1.0):
+    """Keyword trials whose window scores peak 0.6 s after each onset at the given heights."""
+    events = [Event(int((i * trial_s + onset_s) * RATE), int((i * trial_s + onset_s + clip_s) * RATE),
+                    "stop", "keyword", "x", f"c{i}", f"s{i}", int((i * trial_s + onset_s + 0.5) * RATE)) for i in range(n_trials)]
+    n = int(n_trials * trial_s * 10)
+    ends = (np.arange(n, dtype=np.int64) + 1) * HOP
+    scores = np.full(n, 0.005, np.float32)
+    for e, h in zip(events, heights):
+        k = int((e.start / RATE + 0.6) * 10)
+        scores[k - 2 : k + 3] = np.array([0.3, 0.7, 1.0, 0.7, 0.3]) * h
+    ws = WindowScores(ends, scores[:, None], RATE, ("stop",))
+    return th.ScoredSet("trials:clean", ws, EventIndex(events, RATE), 1.0, 0.0, fold)
+
+
+def stream_set(hours, bumps, seed, fold=0):
+    rng = np.random.default_rng(seed)
+    n = int(hours * 36000)
+    scores = np.full(n, 0.005, np.float32)
+    for k in rng.choice(np.arange(50, n - 50, 40), bumps, replace=False):
+        scores[k - 2 : k + 3] = np.array([0.3, 0.7, 1.0, 0.7, 0.3]) * rng.uniform(0.2, 0.9)
+    ws = WindowScores((np.arange(n, dtype=np.int64) + 10) * HOP, scores[:, None], RATE, ("stop",))
+    return th.ScoredSet("negative", ws, EventIndex([], RATE), 1.0, hours, fold)
+
+
+def test_det_curve_pools_folds_and_is_monotonic_for_single_peaked_scores():
+    folds = [trial_set(20, 0.4 + 0.6 * np.arange(20) / 20, 0), trial_set(10, np.linspace(0.5, 0.99, 10), 1)]
+    streams = [stream_set(0.5, 30, 1, 0), stream_set(0.25, 10, 2, 1)]
+    curve = th.det_curve({"clean": folds}, streams, "stop", TRIG)
+    frr, fa = np.array(curve["frr"]["clean"]), np.array(curve["fa_count"])
+    assert np.all(np.diff(frr) >= 0) and np.all(np.diff(fa) <= 0)
+    assert frr[0] == 0.0 and frr[-1] == 1.0 and fa[0] == 40 and fa[-1] == 0
+    assert curve["fa_per_hour"][0] == pytest.approx(40 / 0.75)
+    # pooling is over trials, not an average of the folds' rates
+    t = 0.7
+    misses = sum((~f.hits("stop", t, TRIG)).sum() for f in folds)
+    assert th.pooled_frr(folds, "stop", t, TRIG) == pytest.approx(misses / 30)
+    assert th.pooled_fa(streams, "stop", t, TRIG) == (sum(s.false_accepts("stop", t, TRIG) for s in streams), 0.75)
+
+
+def test_latency_is_from_the_end_of_the_word_to_the_detection():
+    s = trial_set(4, [1.0, 1.0, 0.0, 1.0])
+    lat = s.latencies_s("stop", 0.5, TRIG)
+    # each peak's first window over 0.5 ends 0.5 s after the onset + 0.1 s: 0.1 s after the word ends
+    assert len(lat) == 3 and np.allclose(lat, 0.1, atol=1e-6)
+
+
+def test_choose_threshold_takes_lowest_zero_fa_threshold_that_stays_zero_plus_margin():
+    ths = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.65, 0.7, 0.8, 0.9]
+    fa = [9, 5, 3, 0, 1, 0, 0, 0, 0, 0]  # 0.4 is a lucky gap: 0.5 fires again
+    # t0 = 0.6; a 0.5 log-odds margin reaches logit(0.6) + 0.5 = 0.905, i.e. 0.712: 0.7 is the last grid step
+    c = th.choose_threshold_from_curve(ths, fa, stream_hours=2.0, max_fa_count=0, margin_logit=0.5)
+    assert c.threshold == pytest.approx(0.7) and c.met and c.fa_count == 0
+    assert c.fa_per_hour_upper95 == pytest.approx(-np.log(0.05) / 2.0)
+    c1 = th.choose_threshold_from_curve(ths, fa, stream_hours=2.0, max_fa_count=1, margin_logit=0.0)
+    assert c1.threshold == pytest.approx(0.4) and c1.fa_count == 0
+    c2 = th.choose_threshold_from_curve(ths, fa, stream_hours=1.0, max_fa_count=1, margin_logit=0.0)
+    assert c2.threshold == pytest.approx(0.6)
+    c3 = th.choose_threshold_from_curve(ths, fa, stream_hours=2.0, negatives="pooled out-of-fold")
+    assert c3.threshold == pytest.approx(0.5) and c3.fa_count == 1 and c3.fa_per_hour == pytest.approx(0.5)
+    assert "pooled out-of-fold negatives" in c3.rule
+
+
+def test_choose_threshold_margin_stops_where_it_would_cost_recall():
+    ths = [0.5, 0.9, 0.99, 0.993, 0.996, 0.998]
+    fa = [5, 1, 0, 0, 0, 0]
+    frr = [0.05, 0.06, 0.07, 0.08, 0.30, 1.0]  # saturating int8 output: 0.998 is never reached
+    c = th.choose_threshold_from_curve(ths, fa, 2.0, frr, max_fa_count=0, margin_logit=2.0, max_margin_frr_cost=0.02)
+    assert c.met and c.threshold == pytest.approx(0.993) and c.frr == {"at_threshold": 0.08}
+    c = th.choose_threshold_from_curve(ths, fa, 2.0, frr, max_fa_count=0, margin_logit=0.1, max_margin_frr_cost=0.02)
+    assert c.threshold == pytest.approx(0.99)
+
+
+def test_choose_threshold_never_returns_a_deaf_threshold_and_says_when_unmet():
+    ths = [0.5, 0.9, 0.99, 0.998]
+    c = th.choose_threshold_from_curve(ths, [5, 1, 1, 0], 2.0, [0.1, 0.2, 0.5, 1.0], max_fa_count=0)
+    assert not c.met and c.threshold == pytest.approx(0.9) and c.fa_count == 1
+    c = th.choose_threshold_from_curve(ths, [9, 8, 7, 0], 2.0, [0.1, 0.2, 0.5, 1.0])
+    assert not c.met and c.threshold == pytest.approx(0.99)
+    with pytest.raises(ValueError):
+        th.choose_threshold_from_curve([0.9, 0.5], [0, 0], 2.0)
+
+
+def test_operating_point_helpers_scan_from_the_safe_end():
+    assert th.lowest_threshold_meeting([False, True, False, True, True]) == 3
+    assert th.lowest_threshold_meeting([False, False]) is None
+    assert th.highest_threshold_meeting([True, True, False, True, False]) == 3

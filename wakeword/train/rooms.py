@@ -1,0 +1,136 @@
+"""Simulated living rooms: a talker and a noise source at two places in one shoebox room.
+
+pyroomacoustics (image-source method) gives the impulse responses from the talker and from the
+noise source to the microphone, so the word arrives with the room's reverberation at the
+talker's distance while the noise comes from elsewhere in the same room, as a television or a
+kitchen would. Without pyroomacoustics a synthetic exponential-decay pair stands in (cruder;
+the [train] extra installs it).
+
+Training and evaluation draw from disjoint RT60 ranges: EVAL_RT60_S is never used in training,
+so the evaluation's "room" condition is a room the model has not heard.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+#: Room floor plans (m) and ceiling heights (m): living-room sized.
+ROOM_SIZE_M = ((3.0, 8.0), (3.0, 8.0), (2.4, 3.2))
+#: RT60 (s) of the training rooms, and the band held out for the evaluation's room condition.
+TRAIN_RT60_S = (0.2, 0.9)
+EVAL_RT60_S = (0.55, 0.7)
+#: Talker to microphone distance (m): training, and the room condition of the evaluation.
+TRAIN_DISTANCE_M = (0.5, 5.0)
+EVAL_DISTANCE_M = (1.0, 5.0)
+#: Nothing (talker, noise, microphone) closer to a wall than this (m).
+WALL_MARGIN_M = 0.3
+#: Reflection order cap: later reflections are diffuse, and this bounds the cost.
+MAX_ORDER = 12
+#: An impulse response is cut where its energy has decayed by this much (dB).
+RIR_DECAY_DB = 60.0
+#: Samples kept before the direct path's peak: the window placement owns the timing.
+PRE_PEAK_SAMPLES = 16
+
+
+@dataclass(frozen=True)
+class Room:
+    """Impulse responses (float32, peak of the talker's RIR = 1) of one room and its parameters."""
+
+    talker_rir: np.ndarray
+    noise_rir: np.ndarray
+    rt60_s: float
+    distance_m: float
+    size_m: tuple[float, float, float]
+
+    def info(self) -> dict:
+        return {"rt60_s": round(self.rt60_s, 3), "distance_m": round(self.distance_m, 2),
+                "size_m": [round(v, 2) for v in self.size_m]}
+
+
+def draw_rt60(rng: np.random.Generator, held_out: bool) -> float:
+    """An RT60 (s): in EVAL_RT60_S when held_out, else in TRAIN_RT60_S outside that band."""
+    if held_out:
+        return float(rng.uniform(*EVAL_RT60_S))
+    lo, hi = TRAIN_RT60_S
+    gap = EVAL_RT60_S[1] - EVAL_RT60_S[0]
+    u = float(rng.uniform(lo, hi - gap))  # the training range with the band cut out, then shifted back
+    return u if u < EVAL_RT60_S[0] else u + gap
+
+
+def _place_talker(rng, size, distance_m):
+    """(microphone, talker) positions distance_m apart, both inside the walls; distance shrinks
+    if the room is too small for it."""
+    size = np.asarray(size)
+    lo, hi = np.full(3, WALL_MARGIN_M), size - WALL_MARGIN_M
+    for _ in range(50):
+        mic = rng.uniform(lo, hi)
+        mic[2] = rng.uniform(0.7, min(1.5, hi[2]))  # a device on a table or a shelf
+        direction = rng.normal(size=3)
+        direction[2] *= 0.2  # talkers are at roughly the device's height
+        direction /= np.linalg.norm(direction)
+        talker = mic + distance_m * direction
+        if np.all(talker > lo) and np.all(talker < hi):
+            return mic, talker, distance_m
+        distance_m *= 0.95
+    return mic, np.clip(mic + 0.5, lo, hi), float(np.linalg.norm(np.clip(mic + 0.5, lo, hi) - mic))
+
+
+def _pyroomacoustics_rirs(rng, rate_hz, size, rt60_s, mic, talker, noise):
+    try:
+        import pyroomacoustics as pra
+    except ImportError:
+        return None
+    try:
+        absorption, max_order = pra.inverse_sabine(rt60_s, size)
+    except ValueError:  # this RT60 is impossible in this room
+        return None
+    room = pra.ShoeBox(size, fs=rate_hz, materials=pra.Material(absorption), max_order=min(max_order, MAX_ORDER))
+    room.add_source(talker)
+    room.add_source(noise)
+    room.add_microphone(mic)
+    room.compute_rir()
+    return [np.asarray(room.rir[0][i], dtype=np.float64) for i in range(2)]
+
+
+def _synthetic_rir(rng, rate_hz, rt60_s, distance_m):
+    """A direct impulse plus exponentially decaying noise; the direct-to-reverberant ratio falls
+    with distance as in a diffuse field (about 6 dB per doubling beyond the critical distance)."""
+    n = max(2, int(rt60_s * rate_hz * RIR_DECAY_DB / 60.0))
+    t = np.arange(n) / rate_hz
+    tail = rng.standard_normal(n) * np.exp(-6.9078 * t / rt60_s)  # ln(1000): -60 dB in rt60_s
+    tail[0] = 0.0
+    drr_db = 10.0 - 20.0 * np.log10(max(distance_m, 0.3) / 0.5)
+    tail *= 1.0 / (np.sqrt(np.sum(tail**2)) + 1e-12) / 10 ** (drr_db / 20)
+    tail[0] = 1.0
+    return tail
+
+
+def _trim(rir: np.ndarray, start: int) -> np.ndarray:
+    return rir[max(0, start - PRE_PEAK_SAMPLES):]
+
+
+def simulate_room(rng: np.random.Generator, rate_hz: int, held_out: bool = False) -> Room:
+    """A random room (RT60 from the training or the held-out range), a talker at a random distance
+    from the microphone and a noise source elsewhere in it."""
+    size = tuple(float(rng.uniform(*r)) for r in ROOM_SIZE_M)
+    rt60_s = draw_rt60(rng, held_out)
+    mic, talker, distance_m = _place_talker(rng, size, float(rng.uniform(*(EVAL_DISTANCE_M if held_out else TRAIN_DISTANCE_M))))
+    noise = rng.uniform(np.full(3, WALL_MARGIN_M), np.asarray(size) - WALL_MARGIN_M)
+    rirs = _pyroomacoustics_rirs(rng, rate_hz, size, rt60_s, mic, talker, noise)
+    if rirs is None:
+        noise_distance = float(np.linalg.norm(noise - mic))
+        rirs = [_synthetic_rir(rng, rate_hz, rt60_s, distance_m), _synthetic_rir(rng, rate_hz, rt60_s, noise_distance)]
+    start = int(np.argmax(np.abs(rirs[0])))
+    talker_rir, noise_rir = _trim(rirs[0], start), _trim(rirs[1], start)
+    peak = float(np.max(np.abs(talker_rir))) or 1.0
+    return Room((talker_rir / peak).astype(np.float32), (noise_rir / peak).astype(np.float32), rt60_s, distance_m, size)
+
+
+def room_bank(rng: np.random.Generator, rate_hz: int, count: int, held_out: bool = False) -> list[Room]:
+    """`count` simulated rooms (made once per run: rooms are slow to simulate)."""
+    return [simulate_room(rng, rate_hz, held_out) for _ in range(count)]

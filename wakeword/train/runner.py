@@ -1,0 +1,211 @@
+"""What every trainer does around fitting: the data, the banks, the folds, the cross-validation and
+the final model.
+
+    corpus -> FoldPlan (speakers in K folds, noise classes in K groups)
+           -> one bank of augmented feature windows per fold (cached)
+           -> fold k: fit on the other banks, mine hard negatives from a stream of the other folds'
+              audio, export runs/.../fold<k>.tflite
+           -> crossval.cross_validate: every fold model scored on its own fold, pooled
+           -> final: fit on every bank, with the trigger settings and threshold chosen on the
+              pooled out-of-fold scores; cv.json beside it
+
+A trainer (mfcc_trainer.MfccTrainer, embedding_trainer.EmbeddingTrainer) supplies the front end,
+the bank plan and `fit_and_export`. Without --folds one model is trained on every speaker with a
+provisional threshold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ..settings import TriggerSettings
+from . import data as datamod
+from .common import FoldPlan, keywords_of
+from .evalsets import NEGATIVE_KINDS, AudioCache, NegativeStream
+from .examples import AudioStore, make_rooms
+from .featureset import bank_seed, build_bank, cache_key, cached
+from .fitting import MiningPool, capture_windows
+
+log = logging.getLogger(__name__)
+
+#: Threshold written when no cross-validation chose one (a run without --folds, or --tiny).
+PROVISIONAL_THRESHOLD = 0.5
+CV_RESULTS = "cv.json"
+ATTRIBUTION = (
+    "Speech Commands (Warden 2018, CC BY 4.0); LibriSpeech (Panayotov et al. 2015, CC BY 4.0); "
+    "Mycroft Precise community data (public-domain waivers); ros_speech_commands_classification (felixchenfy, MIT); "
+    "ESC-10 (Piczak 2015; clips CC0 1.0 / CC BY 3.0, authors in the data's noise/LICENCES.csv); "
+    "music by Kevin MacLeod, Karissa Hobbs and Mihai Sorohan (public domain / CC BY 3.0)"
+)
+
+
+class Trainer(Protocol):
+    """One front end's training. labels: the bank's class labels (plan order); keywords: the
+    labels the exported model triggers on; train_labels: labels load_corpus marks as "keyword"."""
+
+    name: str
+    params: object
+    featurizer: object
+    labels: tuple
+    keywords: tuple
+    train_labels: tuple
+    hop_s: float
+    # bank_variants(settings, n_banks) -> [(name, {label: windows per bank}, AugmentSettings)]
+
+    def bank_variants(self, settings, n_banks: int) -> list: ...
+
+    def spec_template(self): ...
+
+    def fit_and_export(self, X: np.ndarray, y: np.ndarray, pools: "MiningPools", seed: int, out_prefix: Path,
+                       thresholds: dict, trigger: TriggerSettings, record: dict) -> Path: ...
+
+
+def _tts_clips(args, keywords, n_banks: int) -> list[list]:
+    """Synthetic voices (training only), dealt to banks by voice."""
+    banks = [[] for _ in range(n_banks)]
+    if not getattr(args, "tts", False):
+        return banks
+    from .tts import DEFAULT_CACHE_DIR, tts_clips
+
+    clips = []
+    for kw in keywords:
+        clips += tts_clips(kw, seed=args.seed, cache_dir=args.tts_cache or DEFAULT_CACHE_DIR, n_espeak=6 if args.tiny else 120)
+    if args.tiny:
+        clips = clips[:8]
+    for c in clips:
+        banks[int(hashlib.sha1(c.speaker.encode()).hexdigest()[:8], 16) % n_banks].append(c)
+    return banks
+
+
+class MiningPools:
+    """pools(round) -> a MiningPool over a fresh remixed negative stream of the training folds'
+    audio for each mining round, its windows cut by the daemon's detector; each round's windows
+    are captured once (a second call for the same round shares them, with its own bookkeeping)."""
+
+    def __init__(self, trainer: Trainer, plan: FoldPlan, folds: list[int], hours: float, seed: int, cache: AudioCache):
+        self.trainer, self.hours, self.seed = trainer, hours, seed
+        self.clips = [c for c in plan.speech(folds) if c.kind in NEGATIVE_KINDS]
+        self.noises = [(datamod.noise_class(c) + ":" + c.path.stem, cache.get(c.path)) for c in plan.noises(folds)]
+        self.cache = cache
+        self._windows: dict[int, np.ndarray] = {}
+
+    def __call__(self, round_index: int) -> MiningPool:
+        if round_index not in self._windows:
+            self._windows.clear()  # one round's windows at a time: they are hundreds of MB
+            stream = NegativeStream(self.clips, self.noises, self.hours, self.seed * 100 + round_index, self.cache, name="mining")
+            started = time.monotonic()
+            self._windows[round_index] = capture_windows(self.trainer.spec_template(), stream, self.trainer.hop_s)
+            print(f"  mining stream {round_index}: {len(self._windows[round_index])} windows of {stream.hours:.2f} h "
+                  f"in {time.monotonic() - started:.0f} s", flush=True)
+        return MiningPool(self._windows[round_index])
+
+
+def run(trainer: Trainer, args, settings, command_line: str, sizes: dict) -> int:
+    """Train as the arguments say (see the module docstring); 0 on success."""
+    started = time.monotonic()
+    clips = datamod.load_corpus(args.data, trainer.train_labels)
+    plan = FoldPlan.make(clips, args.folds, args.fold_seed, args.hold_out_source, args.tiny)
+    n = plan.n_banks
+    tts = _tts_clips(args, trainer.keywords, n)
+    rooms = make_rooms(args.seed)
+    cache = AudioCache()
+    variants = trainer.bank_variants(settings, n)
+    bank_plan = {name: vplan for name, vplan, _ in variants}
+    banks = []
+    feature_started = time.monotonic()
+    for j in range(n):
+        speech = plan.speech([j]) + tts[j]
+        noises = plan.noises([j]) if plan.k else plan.noises([0])
+        parts, store = [], None
+        for v, (variant, vplan, vsettings) in enumerate(variants):
+            seed_j = bank_seed(args.seed + v, j)
+            key = cache_key(trainer.name, trainer.params.to_dict(), vplan, seed_j, asdict(vsettings),
+                            [str(c.path) for c in speech], [str(c.path) for c in noises])
+            path = Path(args.runs) / "cache" / "banks" / f"{trainer.name}-{variant}-{key}.npz"
+
+            def build(speech=speech, noises=noises, vplan=vplan, vsettings=vsettings, seed_j=seed_j, label=f"bank {j + 1}/{n} {variant}"):
+                nonlocal store
+                store = store or AudioStore(speech, noises)
+                print(f"{label}: {store.summary()}", flush=True)
+                return build_bank(store, trainer.featurizer, vplan, seed_j, vsettings, rooms, args.workers, label=label)
+
+            parts.append(cached(path, build))
+        banks.append((np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])))
+    feature_s = time.monotonic() - feature_started
+    print(f"banks: {[len(b[1]) for b in banks]} windows in {feature_s:.0f} s", flush=True)
+
+    def train(fold, prefix, thresholds, trigger, extra=None):
+        use = plan.training_folds(fold)
+        X = np.concatenate([banks[j][0] for j in use])
+        y = np.concatenate([banks[j][1] for j in use])
+        seed = args.seed if fold is None else args.seed + 10007 * (fold + 1)
+        pools = MiningPools(trainer, plan, use, sizes["mining_hours"], seed, cache)
+        record = {
+            "command": command_line,
+            "data": {"root": str(args.data), "plan": plan.record(fold), "windows": {"bank": bank_plan, "trained": int(len(y))},
+                     "tts": {"enabled": bool(getattr(args, "tts", False)), "clips": sum(len(t) for t in tts)}},
+            "settings": {"seed": args.seed, "fold_seed": seed, "sizes": sizes, "augment": asdict(settings)},
+            "figures": {"feature_s": round(feature_s, 1)},
+            "attribution": ATTRIBUTION,
+            **(extra or {}),
+        }
+        return trainer.fit_and_export(X, y, pools, seed, prefix, thresholds, trigger, record)
+
+    provisional = {kw: PROVISIONAL_THRESHOLD for kw in trainer.keywords}
+    default_trigger = TriggerSettings(hop_s=trainer.hop_s)
+    if not args.folds:
+        path = train(None, args.out, provisional, default_trigger)
+        print(f"wrote {path} (threshold {PROVISIONAL_THRESHOLD}: provisional, use --folds to choose it) "
+              f"in {time.monotonic() - started:.0f} s")
+        return 0
+    run_dir = Path(args.out)
+    for fold in range(args.folds):
+        print(f"== fold {fold + 1}/{args.folds}", flush=True)
+        train(fold, run_dir / f"fold{fold}", provisional, default_trigger)
+    from .crossval import cross_validate
+
+    keyword = trainer.keywords[0]
+    eval_clips = datamod.load_corpus(args.data, trainer.keywords)
+    eval_plan = FoldPlan.make(eval_clips, args.folds, args.fold_seed, args.hold_out_source, args.tiny)
+    results = cross_validate({run_dir.name: run_dir}, eval_plan, keyword, seed=0, hours=sizes["eval_hours"],
+                             cache_dir=Path(args.runs) / "eval-cache", extra_sources=args.hold_out_source, all_clips=eval_clips)
+    results["command"] = command_line
+    entry = results["models"][0]
+    (run_dir / CV_RESULTS).write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    point = entry["at_chosen"]
+    print(f"cross-validated ({args.folds} folds): threshold {entry['threshold_choice']['threshold']:.5f}, trigger "
+          f"{entry['trigger']}; FRR " + ", ".join(f"{c} {100 * v:.1f} %" for c, v in point["frr"].items())
+          + f"; {point['fa_per_hour']:.2f} FA/h ({point['fa_count']} in {point['hours']:.1f} h)", flush=True)
+    if args.final:
+        trigger = TriggerSettings(**entry["trigger"])
+        thresholds = {kw: float(entry["threshold_choice"]["threshold"]) for kw in trainer.keywords}
+        cv_record = {"crossval": {"results": str(run_dir / CV_RESULTS), "threshold_choice": entry["threshold_choice"],
+                                  "trigger": entry["trigger"], "at_chosen": {k: point[k] for k in ("frr", "fa_per_hour", "fa_count", "hours")}}}
+        path = train(None, run_dir / "final", thresholds, trigger, cv_record)
+        print(f"wrote {path}")
+    print(f"total {time.monotonic() - started:.0f} s")
+    return 0
+
+
+def keywords_and_labels(args, classes: str | None):
+    """(keywords, bank labels, train labels) for --keyword and --classes.
+
+    One keyword and no classes: a binary model (labels keyword, negative). Otherwise a softmax over
+    the classes (the keywords among them) plus unknown speech and background."""
+    from .examples import BACKGROUND_LABEL, UNKNOWN_LABEL
+    from .featureset import NEGATIVE
+
+    keywords = keywords_of(args)
+    extra = tuple(k.strip() for k in (classes or "").split(",") if k.strip())
+    classes_all = tuple(dict.fromkeys(keywords + extra))
+    if len(classes_all) == 1:
+        return keywords, (keywords[0], NEGATIVE), keywords
+    return keywords, (*classes_all, UNKNOWN_LABEL, BACKGROUND_LABEL), classes_all
