@@ -115,7 +115,7 @@ def dry_run(args) -> int:
     if args.with_actions:
         from .actions import ActionRunner
 
-        runner = ActionRunner(config.actions)
+        runner = ActionRunner(config.actions, keywords=[kw for s in setups for kw in s.keywords])
         runner.start()
     total = 0
     try:
@@ -197,7 +197,7 @@ def run_daemon(args) -> int:
 
     config, setups = _load(args)
     wyoming = start_wyoming_beside(config)  # None unless wyoming.uri is set; before any pin is opened
-    actions = ActionRunner(config.actions)
+    actions = ActionRunner(config.actions, keywords=[kw for s in setups for kw in s.keywords])
     try:
         actions.start()
     except BaseException:
