@@ -58,10 +58,10 @@ def _length(header: dict, name: str, limit_bytes: int, what: str) -> int:
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ProtocolError(f"a {what} event header with {name} {value!r} (not a byte count)")
+        raise ProtocolError(f"event {what!r} with {name} {value!r} (not a byte count)")
     if value > limit_bytes:
         raise ProtocolError(
-            f"a {what} event with {value} bytes of {name.split('_')[0]}, more than "
+            f"event {what!r} with {value} bytes of {name.split('_')[0]}, more than "
             f"wyoming.max_payload_bytes ({limit_bytes})"
         )
     return value
@@ -95,7 +95,7 @@ async def read_event(reader: asyncio.StreamReader, max_payload_bytes: int) -> Ev
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ProtocolError(f"a {event_type} event whose data is not a JSON object")
+        raise ProtocolError(f"event {event_type!r} whose data is not a JSON object")
     data_bytes = _length(header, "data_length", max_payload_bytes, event_type)
     payload_bytes = _length(header, "payload_length", max_payload_bytes, event_type)
     try:
@@ -103,19 +103,19 @@ async def read_event(reader: asyncio.StreamReader, max_payload_bytes: int) -> Ev
             try:
                 extra = json.loads(await reader.readexactly(data_bytes))
             except ValueError:
-                raise ProtocolError(f"a {event_type} event whose data is not JSON") from None
+                raise ProtocolError(f"event {event_type!r} whose data is not JSON") from None
             if not isinstance(extra, dict):
-                raise ProtocolError(f"a {event_type} event whose data is not a JSON object")
+                raise ProtocolError(f"event {event_type!r} whose data is not a JSON object")
             data = {**data, **extra}
         payload = await reader.readexactly(payload_bytes) if payload_bytes else None
     except asyncio.IncompleteReadError:
-        raise ProtocolError(f"the connection closed in the middle of a {event_type} event") from None
+        raise ProtocolError(f"event {event_type!r} cut short: the connection closed in the middle of it") from None
     return Event(type=event_type, data=data, payload=payload)
 
 
 def _whole(value, name: str, lo: int, hi: int, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ProtocolError(f"an {what} event with {name} {value!r} (expected a whole number from {lo} to {hi})")
+        raise ProtocolError(f"event {what!r} with {name} {value!r} (expected a whole number from {lo} to {hi})")
     return value
 
 
@@ -126,7 +126,7 @@ def audio_format(data: dict, what: str) -> AudioFormat:
     width = data.get("width")
     if isinstance(width, bool) or width not in PCM_WIDTHS:
         raise ProtocolError(
-            f"an {what} event with width {width!r} (expected {', '.join(map(str, PCM_WIDTHS))} bytes per sample)"
+            f"event {what!r} with width {width!r} (expected {', '.join(map(str, PCM_WIDTHS))} bytes per sample)"
         )
     channels = _whole(data.get("channels"), "channels", 1, CLIENT_CHANNELS_MAX, what)
     return AudioFormat(rate, width, channels)
@@ -140,5 +140,5 @@ def wanted_names(data: dict) -> tuple[str, ...] | None:
     if names is None or names == []:
         return None
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        raise ProtocolError(f"a detect event whose names are not a list of strings: {names!r}")
+        raise ProtocolError(f"event 'detect' whose names are not a list of strings: {names!r}")
     return tuple(names)

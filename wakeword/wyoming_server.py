@@ -173,11 +173,11 @@ class WakeHandler(AsyncEventHandler):
             if self.stream is None:
                 await self._start_stream(fmt)  # a satellite streams chunks without audio-start
             elif fmt != self.stream.format:
-                raise ProtocolError(f"an audio-chunk in {fmt} inside a stream started in {self.stream.format}")
+                raise ProtocolError(f"event 'audio-chunk' in {fmt} inside a stream started in {self.stream.format}")
             try:
                 samples = decode(event.payload or b"", fmt.width, fmt.channels)
             except AudioFormatError as exc:
-                raise ProtocolError(f"an audio-chunk whose payload is malformed: {exc}") from None
+                raise ProtocolError(f"event 'audio-chunk' whose payload is malformed: {exc}") from None
             self.stream.frames_received += len(samples)
             await self._answer(self.stream.framed.feed(samples))
         elif AudioStart.is_type(event.type):
