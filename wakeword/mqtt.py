@@ -180,9 +180,10 @@ class MqttPublisher:
 
     @property
     def stats(self) -> dict:
-        """detections seen, events sent (acknowledged by the broker), queued now, lost, connections."""
+        """detections seen, events sent (acknowledged by the broker), queued now, lost,
+        connections made, and whether it is connected now."""
         with self._lock:
-            return {**self._counts, "queued": len(self._queue)}
+            return {**self._counts, "queued": len(self._queue), "connected": self._connected}
 
     def start(self) -> None:
         s = self.settings
