@@ -61,13 +61,18 @@ def check_number(value, key: str, lo=None, hi=None, integer=False, lo_open=False
     too_high = hi is not None and value > hi
     if too_low or too_high:
         if hi is not None and lo is not None:
-            rng = f"between {lo:g} and {hi:g}"
+            rng = f"between {_bound(lo)} and {_bound(hi)}"
         elif lo is not None:
-            rng = f"greater than {lo:g}" if lo_open else f"at least {lo:g}"
+            rng = f"greater than {_bound(lo)}" if lo_open else f"at least {_bound(lo)}"
         else:
-            rng = f"at most {hi:g}"
+            rng = f"at most {_bound(hi)}"
         raise ConfigError(f"{key} must be {rng}, got {value!r}")
     return value
+
+
+def _bound(x) -> str:
+    """A range bound for a message: whole numbers in full (67108864, not 6.71089e+07)."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 def check_pin(value, key: str):
