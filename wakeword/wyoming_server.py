@@ -7,7 +7,8 @@ channel count), framed like a dry-run file (detector.FramedStream):
 
 - `describe` -> `info`: the loaded models, their keywords and phrases, languages, attribution
   and versions;
-- `detect`: the keywords wanted for the following audio (none named = every keyword);
+- `detect`: the keywords wanted for the following audio (none named = every keyword); it ends
+  the stream in progress, if any, without the trailing pad;
 - `audio-start`: a new stream, which first gets the dry-run's leading window of near-silence;
   an `audio-chunk` without one starts a stream too (wyoming-satellite never sends audio-start);
 - `audio-chunk`: PCM bytes through the stream's pipeline; each detection is answered at once
@@ -186,6 +187,11 @@ class WakeHandler(AsyncEventHandler):
             await self._stop_stream()
         elif Detect.is_type(event.type):
             self._set_names(wanted_names(event.data))
+            # detect opens a new request (wyoming-satellite sends one after each conversation,
+            # then streams on): the audio before it is another stream's
+            if self.stream is not None:
+                log.debug("%s: detect ends the current stream", self.peer)
+                self.stream = None
         elif Describe.is_type(event.type):
             await self.write_event(self.service.info_event)
         elif Ping.is_type(event.type):

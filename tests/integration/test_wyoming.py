@@ -224,6 +224,29 @@ def test_chunks_without_audio_start_are_a_stream_from_their_first_sample(serve, 
     assert all(abs(a[1] - b[1]) <= 1 for a, b in zip(got, expected)), (got, expected)
 
 
+def test_detect_starts_a_new_stream_whose_timestamps_count_from_its_first_chunk(serve, dry_run_of, variants):
+    # as wyoming-satellite does after each conversation: detect, then chunks again, no audio-start
+    service = serve()
+    path = variants[("mixed_stop.wav", 44100, "pcm16", 1)]
+    raw, rate, width, channels = wav_pcm(path)
+    expected = [(kw, ms) for kw, ms, _ in dry_run_of[path]]
+
+    async def twice():
+        async with AsyncClient.from_uri(service.uri) as c:
+            first = await stream(service.uri, raw[:3 * rate * width], rate, width, channels, 1024,
+                                 names=[], start=False, stop=False, client=c)
+            second = await stream(service.uri, raw, rate, width, channels, 1024, names=[], start=False, stop=False,
+                                  client=c)
+            return first, second
+
+    first, second = asyncio.run(twice())
+    assert detections_of(first) == []  # its first 3 s: the first stop ends at 4.6 s
+    got = detections_of(second)
+    assert [kw for kw, _ in got] == [kw for kw, _ in expected]
+    assert all(abs(a[1] - b[1]) <= 1 for a, b in zip(got, expected)), (got, expected)
+    assert service.stats.streams == 2
+
+
 def test_detect_names_choose_the_keywords_and_unknown_ones_are_logged(serve, variants, caplog):
     service = serve()
     raw, rate, width, channels = wav_pcm(variants[("mixed_stop.wav", 16000, "pcm16", 1)])

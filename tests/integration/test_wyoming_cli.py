@@ -202,3 +202,47 @@ def test_wyoming_uri_in_the_config_serves_beside_the_daemon(tmp_path):
         background.stop()
     assert [d.name for d in found] == ["stop", "stop"]
     assert start_wyoming_beside(load_config(None)) is None  # off by default
+
+
+def test_the_daemon_serves_wyoming_beside_its_microphone_and_stops_it_with_itself(tmp_path, monkeypatch, capsys):
+    """run_daemon with wyoming.uri set: the service listens while the daemon runs (its capture is
+    replaced here: this machine has no microphone) and is gone once the daemon has stopped; a pin
+    that cannot be opened stops the service too."""
+    from wakeword import cli
+    from wakeword.daemon import Daemon
+
+    port = free_port()
+    config = tmp_path / "config.yaml"
+    config.write_text(f"wyoming:\n  uri: tcp://127.0.0.1:{port}\nactions:\n  led:\n    pin: null\n")
+    seen = {}
+
+    def wait_while_a_client_streams(self):
+        seen["info"], seen["found"] = asyncio.run(describe_and_stream(f"tcp://{LOOPBACK}:{port}"))
+
+    monkeypatch.setattr(Daemon, "start", lambda self: None)
+    monkeypatch.setattr(Daemon, "wait", wait_while_a_client_streams)
+    monkeypatch.setattr(cli.signal, "signal", lambda *args: None)
+    assert cli.main(["--config", str(config)]) == 0
+    assert [d.name for d in seen["found"]] == ["stop", "stop"]
+    with socket.socket() as s:
+        s.bind((LOOPBACK, port))  # the service let go of its port
+
+    config.write_text(f"wyoming:\n  uri: tcp://127.0.0.1:{port}\nactions:\n  led:\n    pin: 27\n")
+    monkeypatch.setattr(cli, "_setup_logging", lambda *a, **k: None)
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory
+
+    factory = MockFactory()
+    factory.pin(27)  # taken: gpiozero refuses a second device on it
+    from gpiozero import LED
+
+    holder = LED(27, pin_factory=factory)
+    monkeypatch.setattr(Device, "pin_factory", factory)
+    try:
+        assert cli.main(["--config", str(config)]) == 2  # the LED pin is busy: one line, exit 2
+        assert "GPIO27: cannot open the LED pin" in capsys.readouterr().err
+    finally:
+        holder.close()
+        factory.close()
+    with socket.socket() as s:
+        s.bind((LOOPBACK, port))
