@@ -203,6 +203,10 @@ class MqttPublisher:
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        # paho's own messages (at DEBUG: packets sent, never the password) go to our log, and an
+        # exception in a callback is logged there instead of ending paho's network thread
+        client.enable_logger(logging.getLogger(f"{__name__}.paho"))
+        client.suppress_exceptions = True
         self._client = client
         # connect_async: the first connection is made on paho's thread, so a broker that is down
         # at start-up delays nothing; events queue until it is up.
@@ -221,8 +225,9 @@ class MqttPublisher:
                 if not self._connected:
                     self._enqueue(keyword, payload)
                     return
-            self._send_event(keyword, payload)
-            self._client.publish(self.topics.count, str(count), qos=QOS, retain=True)
+            client = self._client
+            self._send_event(client, keyword, payload)
+            client.publish(self.topics.count, str(count), qos=QOS, retain=True)
 
     def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
         """Say "offline", wait up to timeout_s for the broker to acknowledge what was sent, count
@@ -263,14 +268,14 @@ class MqttPublisher:
                         self._counts["lost"])
         self._queue.append((keyword, payload))
 
-    def _send_event(self, keyword: str, payload: str) -> None:
+    def _send_event(self, client, keyword: str, payload: str) -> None:
         """With self._order held, self._lock not held: hand one event to paho."""
         if keyword not in self._keywords:
             self._keywords.append(keyword)
             for topic, config in discovery_messages(self.topics, [keyword])[1:]:
-                self._client.publish(topic, config, qos=QOS, retain=True)
+                client.publish(topic, config, qos=QOS, retain=True)
         # If the connection dropped just now, paho keeps the message and resends it on reconnect.
-        mid = self._client.publish(self.topics.event(keyword), payload, qos=QOS).mid
+        mid = client.publish(self.topics.event(keyword), payload, qos=QOS).mid
         with self._lock:
             if mid in self._recent_acks:
                 self._counts["sent"] += 1
@@ -305,7 +310,7 @@ class MqttPublisher:
                 self._outage_logged = False
             client.publish(self.topics.count, str(count), qos=QOS, retain=True)
             for keyword, payload in pending:
-                self._send_event(keyword, payload)
+                self._send_event(client, keyword, payload)
         if pending or lost_since:
             log.warning("MQTT: connected to %s; sent %d queued event(s), %d lost while it was unreachable",
                         self.where, len(pending), lost_since)
