@@ -65,7 +65,7 @@ def _overrides(args) -> dict:
         found["trigger.hop_ms"] = args.hop_ms
     if args.num_threads is not None:
         found["model.num_threads"] = args.num_threads
-    if getattr(args, "wyoming_uri", None) is not None:
+    if args.wyoming_uri is not None:
         found["wyoming.uri"] = args.wyoming_uri
     return found
 
