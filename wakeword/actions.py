@@ -1,4 +1,5 @@
-"""What happens on a detection: an LED, an output pin, a hook command and a JSON event line.
+"""What happens on a detection: an LED, an output pin, a hook command, a JSON event line and an
+MQTT event (mqtt.py, when actions.mqtt.host is set).
 
 Everything runs on one worker thread fed by a bounded queue, never on the audio thread.
 submit() is O(1) and never blocks, so a slow GPIO library, a hung hook or a blocked stdout can
@@ -51,11 +52,15 @@ class ActionRunner:
 
     pin_factory: a gpiozero pin factory (tests pass MockFactory()); None = gpiozero's default.
     stdout: where the JSON event lines go; None = sys.stdout at construction time.
+    keywords: the models' keywords, for MQTT discovery (one Home Assistant entity each).
     Use start(), then submit() from the detection thread, then close().
     """
 
-    def __init__(self, settings: ActionSettings, pin_factory=None, stdout: TextIO | None = None):
+    def __init__(self, settings: ActionSettings, pin_factory=None, stdout: TextIO | None = None,
+                 keywords=()):
         self.settings = settings
+        self._keywords = tuple(keywords)
+        self._mqtt = None
         self._pin_factory = pin_factory
         self._stdout = sys.stdout if stdout is None else stdout
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_SIZE)
@@ -82,11 +87,31 @@ class ActionRunner:
         with self._lock:
             return dict(self._counts)
 
+    @property
+    def mqtt_stats(self) -> dict | None:
+        """The MQTT publisher's counters (mqtt.MqttPublisher.stats), or None without MQTT."""
+        return None if self._mqtt is None else self._mqtt.stats
+
     def start(self) -> None:
-        """Open the GPIO devices and start the worker. Raises ActionError if a pin cannot be
-        opened (no GPIO, pin busy, no permission), with the config key that disables it."""
+        """Open the GPIO devices, start MQTT and the worker. Raises ActionError if a pin cannot be
+        opened (no GPIO, pin busy, no permission), with the config key that disables it;
+        ConfigError or DependencyError if MQTT is configured but cannot start."""
         if self._worker is not None:
             return
+        if self.settings.mqtt.enabled:
+            from .mqtt import MqttPublisher  # imports paho only when MQTT is configured
+
+            self._mqtt = MqttPublisher(self.settings.mqtt, self._keywords)
+            self._mqtt.start()
+        try:
+            self._open_devices()
+        except BaseException:
+            self._close_mqtt(timeout_s=0.0)
+            raise
+        self._worker = threading.Thread(target=self._run, name="wakeword-actions", daemon=True)
+        self._worker.start()
+
+    def _open_devices(self) -> None:
         led, out = self.settings.led, self.settings.output
         if led.pin is not None or out.pin is not None:
             # imported here so that --dry-run and --check-config do not pay for gpiozero
@@ -102,8 +127,6 @@ class ActionRunner:
             except ActionError:
                 self._close_devices()
                 raise
-        self._worker = threading.Thread(target=self._run, name="wakeword-actions", daemon=True)
-        self._worker.start()
 
     def submit(self, detection: Detection) -> None:
         """Queue a detection for the actions and return at once. If the queue is full it is
@@ -153,6 +176,14 @@ class ActionRunner:
         self._discard_queued()
         self._end_hooks(deadline)
         self._close_devices()
+        self._close_mqtt(max(0.0, deadline - time.monotonic()))
+
+    def _close_mqtt(self, timeout_s: float) -> None:
+        if self._mqtt is not None:
+            try:
+                self._mqtt.close(timeout_s)
+            except Exception as exc:  # shutdown must go on
+                log.warning("closing the MQTT connection failed: %s", exc)
 
     def __enter__(self) -> ActionRunner:
         self.start()
@@ -240,14 +271,20 @@ class ActionRunner:
                     log.error("the %s pin failed: %s", name, exc)
         if self.settings.hook.command:
             self._start_hook(detection, wall_time)
-        self._write_event(detection, wall_time)
+        line = json.dumps({"event": "detection", **detection.to_dict(), "wall_time": wall_time})
+        if self._mqtt is not None:
+            # before stdout, which can block; publish_detection never does
+            try:
+                self._mqtt.publish_detection(detection.keyword, line)
+            except Exception as exc:
+                log.error("the MQTT event failed: %s", exc)
+        self._write_event(detection, line)
 
-    def _write_event(self, detection: Detection, wall_time: str) -> None:
+    def _write_event(self, detection: Detection, line: str) -> None:
         if not self.settings.log_json:
             log.info("detected %r at %.2f s in the stream (score %.2f)",
                      detection.keyword, detection.time_s, detection.score)
             return
-        line = json.dumps({"event": "detection", **detection.to_dict(), "wall_time": wall_time})
         try:
             self._stdout.write(line + "\n")
             self._stdout.flush()

@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--dry-run", nargs="+", type=Path, metavar="FILE", help="run WAV file(s) through the detector and print detections")
     mode.add_argument("--list-devices", action="store_true", help="list audio input devices and exit")
     mode.add_argument("--check-config", action="store_true", help="validate the config and the model, then exit")
+    mode.add_argument("--wyoming-uri", metavar="URI",
+                      help="serve the Wyoming wake-word protocol at tcp://HOST:PORT or unix://PATH, "
+                           "without opening the microphone (tcp://:PORT listens on 127.0.0.1)")
     p.add_argument("--json", action="store_true", help="with --dry-run: one JSON object per detection")
     p.add_argument("--with-actions", action="store_true", help="with --dry-run: also fire the configured actions")
     p.add_argument("--debug", action="store_true", help="log every window's score (to stderr)")
@@ -62,6 +65,8 @@ def _overrides(args) -> dict:
         found["trigger.hop_ms"] = args.hop_ms
     if args.num_threads is not None:
         found["model.num_threads"] = args.num_threads
+    if args.wyoming_uri is not None:
+        found["wyoming.uri"] = args.wyoming_uri
     return found
 
 
@@ -110,7 +115,7 @@ def dry_run(args) -> int:
     if args.with_actions:
         from .actions import ActionRunner
 
-        runner = ActionRunner(config.actions)
+        runner = ActionRunner(config.actions, keywords=[kw for s in setups for kw in s.keywords])
         runner.start()
     total = 0
     try:
@@ -169,17 +174,43 @@ def check_config(args) -> int:
     a = config.actions
     print(f"actions: led pin {a.led.pin}, output pin {a.output.pin}, hook {list(a.hook.command) or 'none'}, "
           f"json log {'on' if a.log_json else 'off'}")
+    from .integrations import describe_services
+
+    for line in describe_services(config):
+        print(line)
+    return EXIT_OK
+
+
+def serve_wyoming(args) -> int:
+    """--wyoming-uri: the Wyoming service alone, no microphone and no actions."""
+    from .integrations import serve_wyoming_alone
+
+    config, setups = _load(args)
+    serve_wyoming_alone(config, setups)
     return EXIT_OK
 
 
 def run_daemon(args) -> int:
     from .actions import ActionRunner
     from .daemon import Daemon
+    from .integrations import start_wyoming_beside
 
     config, setups = _load(args)
-    actions = ActionRunner(config.actions)
-    actions.start()
+    wyoming = start_wyoming_beside(config)  # None unless wyoming.uri is set; before any pin is opened
+    actions = ActionRunner(config.actions, keywords=[kw for s in setups for kw in s.keywords])
+    try:
+        actions.start()
+    except BaseException:
+        if wyoming is not None:
+            wyoming.stop()
+        raise
     daemon = Daemon(config, setups, actions)
+    if wyoming is not None:
+        def wyoming_failed(exc):  # a dead service must not go unnoticed: exit 1, systemd restarts us
+            daemon.error = exc
+            daemon.stop()
+
+        wyoming.on_failure = wyoming_failed
 
     def request_stop(signum, _frame):
         log.info("received %s, stopping", signal.Signals(signum).name)
@@ -192,6 +223,8 @@ def run_daemon(args) -> int:
         daemon.wait()
     finally:
         actions.close()
+        if wyoming is not None:
+            wyoming.stop()
     s = daemon.stats
     log.info("stopped: %d detection(s), %d window(s), %d overflow(s), %d device loss(es), %d reconnect(s)",
              s.detections, s.windows, s.overflows, s.device_losses, s.reconnects)
@@ -204,6 +237,8 @@ def main(argv=None) -> int:
     if (args.json or args.with_actions) and not args.dry_run:
         parser.error("--json and --with-actions go with --dry-run")
     _setup_logging(args.debug, daemon=not (args.dry_run or args.list_devices or args.check_config))
+    if args.wyoming_uri is not None and args.device is not None:
+        parser.error("--device goes with the daemon; --wyoming-uri opens no microphone")
     try:
         if args.list_devices:
             return list_devices()
@@ -211,6 +246,8 @@ def main(argv=None) -> int:
             return check_config(args)
         if args.dry_run:
             return dry_run(args)
+        if args.wyoming_uri is not None:
+            return serve_wyoming(args)
         return run_daemon(args)
     except WakewordError as exc:
         print(f"wakeword: {exc}", file=sys.stderr)

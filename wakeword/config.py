@@ -22,15 +22,17 @@ from .settings import (
     HookSettings,
     LedSettings,
     ModelSettings,
+    MqttSettings,
     OutputSettings,
     TRIGGER_CONFIG_KEYS,
     TriggerConfig,
+    WyomingSettings,
     field_names,
 )
 
 #: The model used when config.yaml does not name one.
 DEFAULT_MODEL_NAME = "stop.tflite"
-SECTIONS = ("audio", "model", "trigger", "actions")
+SECTIONS = ("audio", "model", "trigger", "actions", "wyoming")
 
 
 def models_dirs() -> list[Path]:
@@ -51,6 +53,7 @@ class Config:
     model: ModelSettings = field(default_factory=lambda: ModelSettings(path=default_model_path()))
     trigger: TriggerConfig = field(default_factory=TriggerConfig)
     actions: ActionSettings = field(default_factory=ActionSettings)
+    wyoming: WyomingSettings = field(default_factory=WyomingSettings)
     source: str = "defaults"
 
 
@@ -91,14 +94,31 @@ def _trigger(raw) -> TriggerConfig:
     return TriggerConfig.from_keys(**raw)
 
 
-def _actions(raw) -> ActionSettings:
+def _actions(raw, base_dir: Path) -> ActionSettings:
     raw = _mapping(raw, "actions", field_names(ActionSettings))
     return ActionSettings(
         led=_build(LedSettings, raw.get("led"), "actions.led"),
         output=_build(OutputSettings, raw.get("output"), "actions.output"),
         hook=_build(HookSettings, raw.get("hook"), "actions.hook"),
+        mqtt=_mqtt(raw.get("mqtt"), base_dir),
         **({"log_json": raw["log_json"]} if "log_json" in raw else {}),
     )
+
+
+def _mqtt(raw, base_dir: Path) -> MqttSettings:
+    raw = dict(_mapping(raw, "actions.mqtt", field_names(MqttSettings)))
+    for key in ("ca_file", "password_file"):
+        path = raw.get(key)
+        if isinstance(path, str) and path.strip():
+            # relative to the config file, like model.path
+            path = Path(path).expanduser()
+            raw[key] = path if path.is_absolute() else base_dir / path
+    return MqttSettings(**raw)
+
+
+def _wyoming(raw) -> WyomingSettings:
+    raw = dict(_mapping(raw, "wyoming", field_names(WyomingSettings)))
+    return WyomingSettings(**raw)
 
 
 def config_from_dict(raw, where: str, base_dir: Path) -> Config:
@@ -113,7 +133,8 @@ def config_from_dict(raw, where: str, base_dir: Path) -> Config:
             audio=_build(AudioSettings, raw.get("audio"), "audio"),
             model=_model(raw.get("model"), base_dir),
             trigger=_trigger(raw.get("trigger")),
-            actions=_actions(raw.get("actions")),
+            actions=_actions(raw.get("actions"), base_dir),
+            wyoming=_wyoming(raw.get("wyoming")),
             source=where,
         )
     except ConfigError as exc:
@@ -163,6 +184,9 @@ def apply_overrides(config: Config, overrides: dict) -> Config:
             keys = {k: config.trigger.value(k) for k in TRIGGER_CONFIG_KEYS}
             merged = {"threshold": config.trigger.threshold, **keys, **sections["trigger"]}
             config = replace(config, trigger=_trigger(merged))
+        if "wyoming" in sections:
+            values = _mapping(sections["wyoming"], "wyoming", field_names(WyomingSettings))
+            config = replace(config, wyoming=replace(config.wyoming, **values))
     except ConfigError as exc:
         raise ConfigError(f"command line: {exc}") from None
     return config

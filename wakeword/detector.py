@@ -213,28 +213,53 @@ def pad_span_s(pipeline: Pipeline) -> float:
     return max(window_span_s(s.model) for s in pipeline.setups)
 
 
-def detect_in_file(pipeline: Pipeline, blocks, on_detection=None) -> list[Detection]:
-    """Run one file's blocks (at pipeline.source_rate_hz) through a fresh pipeline.
+class FramedStream:
+    """One stream through a Pipeline, framed the way a dry-run frames a file.
 
-    The file is framed by one window of near-silence on each side, as if the microphone had
-    been listening to a quiet room before and after it: a word at either end of a file, or a
-    clip shorter than the window, is then scored as the live daemon would score it. Detection
-    times stay relative to the start of the file. on_detection(det) is called as each is found.
+    start() feeds one window of near-silence (PAD_DITHER_RMS dither) before the first block,
+    finish() the same after the last: as if the microphone had been listening to a quiet room
+    before and after, so a word at either end, or a clip shorter than the window, is scored as
+    the live daemon would score it. Every call returns the detections it completed, with
+    t_samples counted from the first sample after the leading pad (they may fall in the
+    trailing pad: a detection is the end of the window that fired). The Wyoming service frames
+    each client stream like this (audio-start ... audio-stop), so it detects what --dry-run does.
     """
-    pad_s = pad_span_s(pipeline)
-    rng = np.random.default_rng(0)
-    pad = (rng.standard_normal(int(round(pad_s * pipeline.source_rate_hz))) * PAD_DITHER_RMS).astype(np.float32)
+
+    def __init__(self, pipeline: Pipeline):
+        self.pipeline = pipeline
+        self.pad_s = pad_span_s(pipeline)
+        rng = np.random.default_rng(0)
+        n_pad = int(round(self.pad_s * pipeline.source_rate_hz))
+        self._pad = (rng.standard_normal(n_pad) * PAD_DITHER_RMS).astype(np.float32)
+
+    def start(self) -> list[Detection]:
+        return self.feed(self._pad)
+
+    def finish(self) -> list[Detection]:
+        return self.feed(self._pad)
+
+    def feed(self, block: np.ndarray) -> list[Detection]:
+        """A block at the pipeline's source rate (int16 or float, mono or (n, channels))."""
+        return [replace(det, t_samples=det.t_samples - int(round(self.pad_s * det.sample_rate_hz)))
+                for det in self.pipeline.feed(block)]
+
+
+def detect_in_file(pipeline: Pipeline, blocks, on_detection=None) -> list[Detection]:
+    """Run one file's blocks (at pipeline.source_rate_hz) through a fresh pipeline, framed by
+    one window of near-silence on each side (FramedStream). Detection times stay relative to
+    the start of the file. on_detection(det) is called as each is found.
+    """
+    stream = FramedStream(pipeline)
     found = []
 
-    def feed(block):
-        for det in pipeline.feed(block):
-            det = replace(det, t_samples=det.t_samples - int(round(pad_s * det.sample_rate_hz)))
+    def keep(dets):
+        for det in dets:
             found.append(det)
             if on_detection is not None:
                 on_detection(det)
 
-    feed(pad)
+    keep(stream.start())
     for block in blocks:
-        feed(block)
-    feed(pad)
+        keep(stream.feed(block))
+    keep(stream.finish())
     return found

@@ -12,8 +12,10 @@ This module imports nothing of the project but errors.py.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
@@ -22,6 +24,12 @@ INT16_FULL_SCALE = 32768.0
 #: BCM numbers of the Raspberry Pi's GPIO header.
 GPIO_PIN_MAX = 27
 LED_MODES = ("blink", "on")
+#: Where a Wyoming tcp:// URI without a host listens: this machine only, unless told otherwise.
+WYOMING_DEFAULT_HOST = "127.0.0.1"
+WYOMING_SCHEMES = ("tcp", "unix")
+TCP_PORT_MAX = 65535
+#: MQTT topic levels and Home Assistant node ids allow these characters in a client id.
+MQTT_CLIENT_ID_PATTERN = r"[A-Za-z0-9_-]+"
 
 
 # ---------------------------------------------------------------------------------- checking
@@ -53,13 +61,18 @@ def check_number(value, key: str, lo=None, hi=None, integer=False, lo_open=False
     too_high = hi is not None and value > hi
     if too_low or too_high:
         if hi is not None and lo is not None:
-            rng = f"between {lo:g} and {hi:g}"
+            rng = f"between {_bound(lo)} and {_bound(hi)}"
         elif lo is not None:
-            rng = f"greater than {lo:g}" if lo_open else f"at least {lo:g}"
+            rng = f"greater than {_bound(lo)}" if lo_open else f"at least {_bound(lo)}"
         else:
-            rng = f"at most {hi:g}"
+            rng = f"at most {_bound(hi)}"
         raise ConfigError(f"{key} must be {rng}, got {value!r}")
     return value
+
+
+def _bound(x) -> str:
+    """A range bound for a message: whole numbers in full (67108864, not 6.71089e+07)."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 def check_pin(value, key: str):
@@ -331,6 +344,71 @@ class HookSettings:
         check_fields(self, "actions.hook")
 
 
+def check_optional_text(value, key: str) -> str | None:
+    """None, or a string that is not blank (surrounding spaces removed)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key} must be a non-empty string or null, got {value!r}")
+    return value.strip()
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    """MQTT events for Home Assistant (mqtt.py); host None = off.
+
+    The broker at host:port, over TLS when tls (ca_file: the CA bundle that signed the broker's
+    certificate; None = the system's). username, and the password read from password_file at
+    start (never from the config or the command line). Topics live under
+    topic_prefix/client_id; Home Assistant's discovery config under discovery_prefix.
+    client_id None = "wakeword-<hostname>". queue_size events are kept while the broker is
+    unreachable (the oldest is dropped, and counted, past that); keepalive_s is MQTT's keepalive.
+    """
+
+    host: str | None = setting(None, kind="any")
+    port: int = setting(1883, lo=1, hi=TCP_PORT_MAX, integer=True)
+    tls: bool = setting(False, kind="bool")
+    ca_file: Path | None = setting(None, kind="any")
+    username: str | None = setting(None, kind="any")
+    password_file: Path | None = setting(None, kind="any")
+    topic_prefix: str = setting("wakeword", kind="any")
+    discovery_prefix: str = setting("homeassistant", kind="any")
+    client_id: str | None = setting(None, kind="any")
+    queue_size: int = setting(100, lo=1, hi=10000, integer=True)
+    keepalive_s: int = setting(60, lo=5, hi=3600, integer=True)
+
+    def __post_init__(self):
+        key = "actions.mqtt"
+        object.__setattr__(self, "host", check_optional_text(self.host, f"{key}.host"))
+        object.__setattr__(self, "username", check_optional_text(self.username, f"{key}.username"))
+        for name in ("ca_file", "password_file"):
+            value = getattr(self, name)
+            if value is not None:
+                if not isinstance(value, (str, Path)) or not str(value).strip():
+                    raise ConfigError(f"{key}.{name} must be a path or null, got {value!r}")
+                object.__setattr__(self, name, Path(value).expanduser())
+        for name in ("topic_prefix", "discovery_prefix"):
+            value = getattr(self, name)
+            ok = isinstance(value, str) and value.strip("/") == value and value and not any(c in value for c in "+#\0")
+            if not ok:
+                raise ConfigError(
+                    f"{key}.{name} must be an MQTT topic without wildcards (+, #) or leading/trailing /, got {value!r}"
+                )
+        if self.client_id is not None and not (
+            isinstance(self.client_id, str) and re.fullmatch(MQTT_CLIENT_ID_PATTERN, self.client_id)
+        ):
+            raise ConfigError(f"{key}.client_id must be letters, digits, - and _ only, or null, got {self.client_id!r}")
+        if self.password_file is not None and self.username is None:
+            raise ConfigError(f"{key}.password_file needs {key}.username (MQTT sends a password only with a user name)")
+        if self.ca_file is not None and not self.tls:
+            raise ConfigError(f"{key}.ca_file is set but {key}.tls is false")
+        check_fields(self, key)
+
+    @property
+    def enabled(self) -> bool:
+        return self.host is not None
+
+
 @dataclass(frozen=True)
 class ActionSettings:
     """All actions. log_json: one JSON line per detection on stdout (else a log message)."""
@@ -339,8 +417,90 @@ class ActionSettings:
     output: OutputSettings = field(default_factory=OutputSettings)
     hook: HookSettings = field(default_factory=HookSettings)
     log_json: bool = setting(True, kind="bool")
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
 
     def __post_init__(self):
         check_fields(self, "actions")
         if self.led.pin is not None and self.output.pin is not None and str(self.led.pin) == str(self.output.pin):
             raise ConfigError(f"actions.output.pin is the same pin as actions.led.pin ({self.led.pin})")
+
+
+# ---------------------------------------------------------------------------------- wyoming
+
+
+@dataclass(frozen=True)
+class WyomingAddress:
+    """A parsed wyoming.uri: scheme "tcp" with host and port, or "unix" with path."""
+
+    scheme: str
+    host: str | None = None
+    port: int | None = None
+    path: Path | None = None
+
+    @property
+    def uri(self) -> str:
+        """The URI with the host always given, for messages."""
+        if self.scheme == "unix":
+            return f"unix://{self.path}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"tcp://{host}:{self.port}"
+
+
+def parse_wyoming_uri(value, key: str = "wyoming.uri") -> WyomingAddress:
+    """tcp://HOST:PORT (HOST may be left out: 127.0.0.1) or unix://PATH -> WyomingAddress."""
+    usage = f"{key} must be tcp://HOST:PORT or unix://PATH, got {value!r}"
+    if not isinstance(value, str) or "://" not in value:
+        raise ConfigError(usage)
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        raise ConfigError(usage) from None
+    if parts.scheme not in WYOMING_SCHEMES or parts.query or parts.fragment:
+        raise ConfigError(usage)
+    if parts.scheme == "unix":
+        if parts.netloc or not parts.path.startswith("/") or parts.path.endswith("/"):
+            raise ConfigError(
+                f"{key}: unix:// needs the absolute path of the socket to create, such as "
+                f"unix:///run/wakeword/wyoming.sock, got {value!r}"
+            )
+        return WyomingAddress("unix", path=Path(parts.path))
+    if port is None or parts.path not in ("", "/") or parts.username or parts.password:
+        raise ConfigError(usage)
+    check_number(port, f"{key} port", 1, TCP_PORT_MAX, integer=True)
+    return WyomingAddress("tcp", host=parts.hostname or WYOMING_DEFAULT_HOST, port=port)
+
+
+@dataclass(frozen=True)
+class WyomingSettings:
+    """The Wyoming wake-word service (wyoming_server.py); uri None = off.
+
+    uri: tcp://HOST:PORT or unix://PATH. At most max_clients connections at once; an event whose
+    payload or data exceeds max_payload_bytes closes its connection, as does idle_timeout_s
+    seconds without any event. languages: what `describe` reports for the models.
+    """
+
+    uri: str | None = setting(None, kind="any")
+    max_clients: int = setting(8, lo=1, hi=64, integer=True)
+    max_payload_bytes: int = setting(1048576, lo=1024, hi=67108864, integer=True)
+    idle_timeout_s: float = setting(300.0, lo=1, hi=86400)
+    languages: tuple[str, ...] = setting(("en",), kind="any")
+
+    def __post_init__(self):
+        if self.uri is not None:
+            parse_wyoming_uri(self.uri)
+        langs = self.languages
+        if isinstance(langs, str) or not isinstance(langs, (list, tuple)) or not all(
+            isinstance(x, str) and x.strip() for x in langs
+        ):
+            raise ConfigError(f"wyoming.languages must be a list of language codes such as [en], got {langs!r}")
+        object.__setattr__(self, "languages", tuple(x.strip() for x in langs))
+        check_fields(self, "wyoming")
+
+    @property
+    def enabled(self) -> bool:
+        return self.uri is not None
+
+    @property
+    def address(self) -> WyomingAddress | None:
+        return None if self.uri is None else parse_wyoming_uri(self.uri)

@@ -24,6 +24,7 @@ def test_the_shipped_config_yaml_is_valid_and_equals_the_built_in_defaults():
     assert shipped.audio == defaults.audio
     assert shipped.trigger == defaults.trigger
     assert shipped.actions == defaults.actions
+    assert shipped.wyoming == defaults.wyoming
     assert shipped.model.path == defaults.model.path == ROOT / "models" / "stop.tflite"
     assert shipped.actions.led.pin == 17
 
@@ -34,7 +35,29 @@ def test_every_default_is_documented_in_config_yaml():
     for section, values in raw.items():
         for key in values:
             assert f"  {key}:" in text
-    assert set(raw) == {"audio", "model", "trigger", "actions"}
+    assert set(raw) == {"audio", "model", "trigger", "actions", "wyoming"}
+
+
+def _documented(value):
+    """A config.yaml value as the settings class holds it (lists are tuples there)."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+@pytest.mark.parametrize("section", ["audio", "actions.led", "actions.output", "actions.hook", "actions.mqtt", "wyoming"])
+def test_config_yaml_documents_every_field_of_a_section_with_its_built_in_default(section):
+    from dataclasses import fields, is_dataclass
+
+    raw = yaml.safe_load((ROOT / "config.yaml").read_text())
+    node = raw
+    for part in section.split("."):
+        node = node[part]
+    defaults = load_config(None)
+    for part in section.split("."):
+        defaults = getattr(defaults, part)
+    names = {f.name for f in fields(defaults) if not is_dataclass(getattr(defaults, f.name))}
+    assert set(node) == names
+    for name in names:
+        assert _documented(node[name]) == getattr(defaults, name), f"{section}.{name}"
 
 
 @pytest.mark.parametrize(
@@ -53,6 +76,19 @@ def test_every_default_is_documented_in_config_yaml():
         ("model:\n  num_threads: 0\n", "config.yaml: model.num_threads must be between 1 and 4, got 0"),
         ("- just\n- a list\n", "config.yaml: the top level must be a mapping"),
         ("trigger: [1\n", "config.yaml: invalid YAML at line"),
+        ("wyoming:\n  uri: http://x:1\n", "config.yaml: wyoming.uri must be tcp://HOST:PORT or unix://PATH"),
+        ("wyoming:\n  uri: tcp://:10400\n  max_clients: 0\n", "config.yaml: wyoming.max_clients must be between 1 and 64, got 0"),
+        ("wyoming:\n  max_payload_bytes: 10\n", "config.yaml: wyoming.max_payload_bytes must be between 1024 and 67108864"),
+        ("wyoming:\n  languages: en\n", "config.yaml: wyoming.languages must be a list of language codes"),
+        ("wyoming:\n  url: tcp://:1\n", "config.yaml: wyoming.url is not a known setting"),
+        ("actions:\n  mqtt:\n    hots: broker\n", "config.yaml: actions.mqtt.hots is not a known setting"),
+        ("actions:\n  mqtt:\n    port: 0\n", "config.yaml: actions.mqtt.port must be between 1 and 65535, got 0"),
+        ("actions:\n  mqtt:\n    password: hunter2\n", "config.yaml: actions.mqtt.password is not a known setting"),
+        ("actions:\n  mqtt:\n    password_file: pw\n", "config.yaml: actions.mqtt.password_file needs actions.mqtt.username"),
+        ("actions:\n  mqtt:\n    ca_file: ca.pem\n", "config.yaml: actions.mqtt.ca_file is set but actions.mqtt.tls is false"),
+        ("actions:\n  mqtt:\n    topic_prefix: home/#\n", "config.yaml: actions.mqtt.topic_prefix must be an MQTT topic without wildcards"),
+        ("actions:\n  mqtt:\n    client_id: my pi\n", "config.yaml: actions.mqtt.client_id must be letters, digits, - and _ only"),
+        ("actions:\n  mqtt:\n    host: ''\n", "config.yaml: actions.mqtt.host must be a non-empty string or null"),
     ],
 )
 def test_bad_values_name_the_file_the_key_and_the_problem(tmp_path, text, message):
@@ -119,3 +155,19 @@ def test_a_null_block_lets_the_models_front_end_choose_and_a_number_wins():
     assert config_from_dict({"audio": {"block_ms": None}}, "c.yaml", ROOT).audio.block_ms is None
     with pytest.raises(ConfigError, match="audio.block_ms must be between 10 and 1000, got 5"):
         config_from_dict({"audio": {"block_ms": 5}}, "c.yaml", ROOT)
+
+
+def test_mqtt_files_are_relative_to_the_config_file_and_the_password_is_not_in_the_config(tmp_path):
+    cfg = load_config(write(tmp_path, "actions:\n  mqtt:\n    host: broker\n    username: pi\n"
+                                      "    password_file: secrets/mqtt\n    tls: true\n    ca_file: /etc/ssl/ca.pem\n"))
+    m = cfg.actions.mqtt
+    assert m.enabled and m.password_file == tmp_path / "secrets" / "mqtt" and m.ca_file == Path("/etc/ssl/ca.pem")
+    assert not load_config(None).actions.mqtt.enabled and not load_config(None).wyoming.enabled
+
+
+def test_the_wyoming_uri_flag_overrides_the_file_and_is_validated():
+    cfg = apply_overrides(load_config(ROOT / "config.yaml"), {"wyoming.uri": "tcp://:10400"})
+    assert cfg.wyoming.address.uri == "tcp://127.0.0.1:10400"  # no host given: this machine only
+    assert cfg.wyoming.max_clients == 8
+    with pytest.raises(ConfigError, match="command line: wyoming.uri must be tcp://HOST:PORT or unix://PATH"):
+        apply_overrides(cfg, {"wyoming.uri": "10400"})

@@ -13,10 +13,13 @@ from wakeword.settings import (
     HookSettings,
     LedSettings,
     ModelSettings,
+    MqttSettings,
     OutputSettings,
     TriggerConfig,
     TriggerSettings,
+    WyomingSettings,
     check_number,
+    parse_wyoming_uri,
 )
 
 #: (settings class, its config.yaml section)
@@ -26,6 +29,8 @@ SECTIONS = [
     (LedSettings, "actions.led"),
     (OutputSettings, "actions.output"),
     (HookSettings, "actions.hook"),
+    (MqttSettings, "actions.mqtt"),
+    (WyomingSettings, "wyoming"),
 ]
 
 
@@ -133,3 +138,24 @@ def test_hook_command_must_be_an_argument_list_not_a_shell_string():
 def test_invalid_settings_name_the_key(make, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         make()
+
+
+@pytest.mark.parametrize("uri, scheme, where", [
+    ("tcp://:10400", "tcp", ("127.0.0.1", 10400)),
+    ("tcp://0.0.0.0:10400", "tcp", ("0.0.0.0", 10400)),
+    ("tcp://[::1]:10400", "tcp", ("::1", 10400)),
+    ("tcp://pi.local:10400", "tcp", ("pi.local", 10400)),
+    ("unix:///run/wakeword/wyoming.sock", "unix", "/run/wakeword/wyoming.sock"),
+])
+def test_wyoming_uris_parse_and_a_missing_host_is_loopback(uri, scheme, where):
+    address = parse_wyoming_uri(uri)
+    assert address.scheme == scheme
+    assert ((address.host, address.port) if scheme == "tcp" else str(address.path)) == where
+
+
+@pytest.mark.parametrize("uri", ["10400", "http://pi:10400", "tcp://pi", "tcp://pi:0", "tcp://pi:65536",
+                                 "tcp://pi:10400/path", "tcp://user:pw@pi:10400", "unix://", "unix://rel.sock",
+                                 "unix:///run/", "stdio://", None, 10400])
+def test_bad_wyoming_uris_are_config_errors_naming_the_key(uri):
+    with pytest.raises(ConfigError, match=r"wyoming\.uri"):
+        parse_wyoming_uri(uri)
