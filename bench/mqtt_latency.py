@@ -30,7 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.mosquitto import Broker, Subscriber  # noqa: E402
+from harness.mosquitto import Broker, Subscriber  # noqa: E402
 from wakeword.actions import ActionRunner  # noqa: E402
 from wakeword.settings import ActionSettings, LedSettings, MqttSettings  # noqa: E402
 from wakeword.trigger import Detection  # noqa: E402

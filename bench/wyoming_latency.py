@@ -24,7 +24,6 @@ import signal
 import subprocess
 import sys
 import time
-from math import gcd
 from pathlib import Path
 
 import numpy as np
@@ -32,27 +31,26 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scipy.signal import resample_poly  # noqa: E402
 from wyoming.audio import AudioChunk, AudioStart  # noqa: E402
 from wyoming.client import AsyncClient  # noqa: E402
 from wyoming.ping import Ping, Pong  # noqa: E402
 from wyoming.wake import Detect, Detection  # noqa: E402
 
-from tests.conftest import read_wav  # noqa: E402  (the runtime's own WAV reader)
-from tests.loopback import LOOPBACK, free_port, wait_listening  # noqa: E402
+from harness.loopback import LOOPBACK, free_port, wait_listening  # noqa: E402
+from wakeword.detector import to_float_mono  # noqa: E402
+from wakeword.resample import resample_signal  # noqa: E402
+from wakeword.settings import INT16_FULL_SCALE  # noqa: E402
+from wakeword.wavfile import WavFileSource  # noqa: E402
 
 CLIP = ROOT / "tests" / "data" / "mixed_stop.wav"
 START_TIMEOUT_S = 60.0
 PERCENTILES = (50, 90, 99)
-INT16_FULL_SCALE = 32768
 READ_TIMEOUT_S = 10.0
 
 
 def clip_at(rate_hz: int) -> bytes:
-    x, rate0 = read_wav(CLIP)
-    if rate_hz != rate0:
-        g = gcd(rate_hz, rate0)
-        x = resample_poly(x.astype(np.float64), rate_hz // g, rate0 // g)
+    source = WavFileSource(CLIP)
+    x = resample_signal(to_float_mono(source.read_all()), source.sample_rate_hz, rate_hz)
     return np.clip(np.round(x * INT16_FULL_SCALE), -INT16_FULL_SCALE, INT16_FULL_SCALE - 1).astype("<i2").tobytes()
 
 

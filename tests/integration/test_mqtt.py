@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import DATA, ROOT
 from tests.integration.test_cli import assert_one_line_error, wakeword
-from tests.mosquitto import Broker, Subscriber, have_mosquitto
+from harness.mosquitto import Broker, Subscriber, have_mosquitto
 
 pytest.importorskip("paho.mqtt")
 if not have_mosquitto():
@@ -42,7 +42,7 @@ def detection(i: int) -> Detection:
 
 
 def mqtt_config(tmp_path, broker: Broker, **mqtt) -> "os.PathLike":
-    lines = [f"    host: 127.0.0.1", f"    port: {broker.port}", f"    client_id: {CLIENT_ID}"]
+    lines = ["    host: 127.0.0.1", f"    port: {broker.port}", f"    client_id: {CLIENT_ID}"]
     lines += [f"    {k}: {json.dumps(str(v) if isinstance(v, os.PathLike) else v)}" for k, v in mqtt.items()]
     path = tmp_path / "config.yaml"
     path.write_text("actions:\n  led:\n    pin: null\n  mqtt:\n" + "\n".join(lines) + "\n")

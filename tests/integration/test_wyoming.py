@@ -27,7 +27,7 @@ from scipy.signal import resample_poly
 
 from tests.conftest import DATA, read_wav
 from tests.integration.test_cli import wakeword
-from tests.loopback import LOOPBACK, free_port
+from harness.loopback import LOOPBACK, free_port
 from tests.wavfile import write_wav
 
 pytest.importorskip("wyoming")

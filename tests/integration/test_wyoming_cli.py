@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import DATA, ROOT
 from tests.integration.test_cli import assert_one_line_error, wakeword
-from tests.loopback import LOOPBACK, free_port, wait_listening
+from harness.loopback import LOOPBACK, free_port, wait_listening
 
 pytest.importorskip("wyoming")
 

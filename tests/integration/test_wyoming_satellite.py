@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import DATA, ROOT
-from tests.loopback import free_port, wait_listening
+from harness.loopback import free_port, wait_listening
 
 DETECTION_TIMEOUT_S = 90.0
 START_TIMEOUT_S = 60.0

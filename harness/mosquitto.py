@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.loopback import LOOPBACK, free_port, wait_listening
+from harness.loopback import LOOPBACK, free_port, wait_listening
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 START_TIMEOUT_S = 20.0
