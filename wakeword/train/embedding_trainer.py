@@ -33,6 +33,7 @@ from .featureset import NEGATIVE, EmbeddingFeaturizer
 from .fitting import fit, keras_predictor
 from .models import HEADS, average_logits, build_head, macs_per_window
 from .runner import keywords_and_labels, run
+from .tts import DEFAULT_ENGINES
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="train each head K times with different seeds and average all their logits (default %(default)s)")
     p.add_argument("--tts", action=argparse.BooleanOptionalAction, default=True, help="add synthetic voices to training")
     p.add_argument("--tts-cache", type=Path, default=None, help="TTS wav cache (default ~/.cache/wakeword-tts)")
+    p.add_argument("--tts-engines", default=",".join(DEFAULT_ENGINES),
+                   help="comma-separated engines for --tts, among espeak-ng, flite, festival, piper (default %(default)s)")
     return p.parse_args(argv)
 
 

@@ -34,6 +34,9 @@ AUG_RATE_HZ = 16000
 LONG_CLIP_S = 1.6
 #: Number of rooms simulated per training run (rooms are slow to simulate; windows reuse them).
 ROOM_BANK_SIZE = 120
+#: Clip sources drawn as "synthetic" keywords (tts_share of the draws): text-to-speech voices and
+#: sox-perturbed copies of real ones (perturb.py).
+SYNTHETIC_SOURCES = ("tts", "perturbed")
 #: The labels of the two non-word classes of a multi-class model.
 UNKNOWN_LABEL = "_unknown_"
 BACKGROUND_LABEL = "_background_"
@@ -79,7 +82,7 @@ class AugmentSettings:
     bed_mix: dict = field(
         default_factory=lambda: {"real": 0.45, "coloured": 0.25, "silence": 0.15, "babble": 0.15, "transients": 0.0}
     )
-    #: share of positive draws taken from synthetic (TTS) voices when there are any
+    #: share of positive draws taken from synthetic voices (TTS, and sox-perturbed real ones) when there are any
     tts_share: float = 0.35
     #: negative types and their weights
     negative_mix: dict = field(
@@ -194,7 +197,7 @@ class AudioStore:
             self.word_regions.append(augment.active_region(x, AUG_RATE_HZ))
             self.word_labels.append(clip.label)
             self.word_speakers.append(clip.speaker)
-            self.word_synthetic.append(clip.source == "tts")
+            self.word_synthetic.append(clip.source in SYNTHETIC_SOURCES)
             if clip.kind != KIND_KEYWORD and len(x) >= LONG_CLIP_S * AUG_RATE_HZ:
                 self.long.append(x)
         labels = np.asarray(self.word_labels, dtype=object)

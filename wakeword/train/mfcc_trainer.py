@@ -33,6 +33,7 @@ from .featureset import NEGATIVE, MfccFeaturizer, normalisation
 from .fitting import fit, keras_predictor
 from .models import ARCHITECTURES, ensemble_models, logit_model, macs_per_window
 from .runner import keywords_and_labels, run
+from .tts import DEFAULT_ENGINES
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--label-smoothing", type=float, default=0.0, help="binary cross-entropy label smoothing")
     p.add_argument("--tts", action=argparse.BooleanOptionalAction, default=False, help="add synthetic voices to training")
     p.add_argument("--tts-cache", type=Path, default=None, help="TTS wav cache (default ~/.cache/wakeword-tts)")
+    p.add_argument("--tts-engines", default=",".join(DEFAULT_ENGINES),
+                   help="comma-separated engines for --tts, among espeak-ng, flite, festival, piper (default %(default)s)")
     return p.parse_args(argv)
 
 

@@ -76,8 +76,10 @@ def _tts_clips(args, keywords, n_banks: int) -> list[list]:
     from .tts import DEFAULT_CACHE_DIR, tts_clips
 
     clips = []
+    engines = tuple(e.strip() for e in args.tts_engines.split(",") if e.strip())
     for kw in keywords:
-        clips += tts_clips(kw, seed=args.seed, cache_dir=args.tts_cache or DEFAULT_CACHE_DIR, n_espeak=6 if args.tiny else 120)
+        clips += tts_clips(kw, seed=args.seed, cache_dir=args.tts_cache or DEFAULT_CACHE_DIR, n_espeak=6 if args.tiny else 120,
+                           engines=engines)
     if args.tiny:
         clips = clips[:8]
     for c in clips:
@@ -123,6 +125,10 @@ def run(trainer: Trainer, args, settings, command_line: str, sizes: dict) -> int
     feature_started = time.monotonic()
     for j in range(n):
         speech = plan.speech([j]) + tts[j]
+        if args.perturb:
+            from .perturb import perturbed_clips
+
+            speech += perturbed_clips(plan.speech([j]), args.perturb, args.seed, Path(args.runs) / "cache" / "perturbed", args.workers)
         noises = plan.noises([j]) if plan.k else plan.noises([0])
         parts, store = [], None
         for v, (variant, vplan, vsettings) in enumerate(variants):
@@ -151,7 +157,8 @@ def run(trainer: Trainer, args, settings, command_line: str, sizes: dict) -> int
         record = {
             "command": command_line,
             "data": {"root": str(args.data), "plan": plan.record(fold), "windows": {"bank": bank_plan, "trained": int(len(y))},
-                     "tts": {"enabled": bool(getattr(args, "tts", False)), "clips": sum(len(t) for t in tts)}},
+                     "tts": {"enabled": bool(getattr(args, "tts", False)), "clips": sum(len(t) for t in tts)},
+                     "perturb_variants": int(args.perturb)},
             "settings": {"seed": args.seed, "fold_seed": seed, "sizes": sizes, "augment": asdict(settings)},
             "figures": {"feature_s": round(feature_s, 1)},
             "attribution": ATTRIBUTION,

