@@ -201,6 +201,11 @@ class Pipeline:
                         found.extend(lane.trigger.update(row, int(end)))
         return found
 
+    def flush(self) -> list[Detection]:
+        """Detections still held by an open contest between keywords (trigger.Trigger), at the
+        end of a stream."""
+        return [det for lane in self.lanes for det in lane.trigger.flush()]
+
 
 def window_span_s(model: TfliteModel) -> float:
     """Seconds of audio one model window spans (about 1 s for MFCC, 2 s for embeddings)."""
@@ -236,12 +241,14 @@ class FramedStream:
         return self.feed(self._pad)
 
     def finish(self) -> list[Detection]:
-        return self.feed(self._pad)
+        return self.feed(self._pad) + self._shift(self.pipeline.flush())
 
     def feed(self, block: np.ndarray) -> list[Detection]:
         """A block at the pipeline's source rate (int16 or float, mono or (n, channels))."""
-        return [replace(det, t_samples=det.t_samples - int(round(self.pad_s * det.sample_rate_hz)))
-                for det in self.pipeline.feed(block)]
+        return self._shift(self.pipeline.feed(block))
+
+    def _shift(self, found: list[Detection]) -> list[Detection]:
+        return [replace(det, t_samples=det.t_samples - int(round(self.pad_s * det.sample_rate_hz))) for det in found]
 
 
 def detect_in_file(pipeline: Pipeline, blocks, on_detection=None) -> list[Detection]:

@@ -198,6 +198,8 @@ class TriggerSettings:
     smoothing_windows: int = setting(1, lo=1, hi=50, integer=True)
     patience_windows: int = setting(1, lo=1, hi=50, integer=True)
     refractory_s: float = setting(1.0, lo=0.0, hi=60.0)
+    #: several keywords: how long after one qualifies the others may still compete (trigger.py)
+    contest_s: float = setting(0.0, lo=0.0, hi=2.0)
 
     def __post_init__(self):
         check_fields(self, "trigger")
@@ -209,6 +211,7 @@ TRIGGER_CONFIG_KEYS = {
     "smoothing_windows": ("smoothing_windows", 1),
     "patience_windows": ("patience_windows", 1),
     "refractory_ms": ("refractory_s", 1e-3),
+    "contest_ms": ("contest_s", 1e-3),
 }
 
 

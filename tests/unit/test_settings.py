@@ -42,7 +42,7 @@ def numeric_keys():
             if f.metadata.get("kind") in ("number", "pin"):  # a pin is a GPIO number too
                 keys.append(f"{section}.{f.name}")
     keys += ["trigger.threshold", "trigger.hop_ms", "trigger.smoothing_windows", "trigger.patience_windows",
-             "trigger.refractory_ms"]
+             "trigger.refractory_ms", "trigger.contest_ms"]
     return keys
 
 

@@ -87,14 +87,16 @@ def test_replay_of_a_real_model_equals_feeding_the_pipeline_block_by_block(shipp
     assert checked >= 6  # the three stops of each copy are found at the lower thresholds
 
 
-def test_replay_of_several_keywords_equals_their_trigger():
+@pytest.mark.parametrize("contest_s", [0.0, 0.3, 1.5])
+def test_replay_of_several_keywords_equals_their_trigger(contest_s):
     rng = np.random.default_rng(2)
     scores = np.stack([bursty_scores(3, 2000), bursty_scores(4, 2000) * rng.uniform(0.5, 1.0)], axis=1)
     ws = scoring.WindowScores(window_ends(2000), scores.astype(np.float32), RATE, ("left", "right"))
-    trig = TriggerSettings(hop_s=0.1, smoothing_windows=2, refractory_s=0.5)
+    trig = TriggerSettings(hop_s=0.1, smoothing_windows=2, refractory_s=0.5, contest_s=contest_s)
     thresholds = {"left": 0.6, "right": 0.5}
     ref = build_trigger(("left", "right"), thresholds, trig, RATE)
     expected = [(d.keyword, d.t_samples) for s, e in zip(ws.scores, ws.ends) for d in ref.update(s, int(e))]
+    expected += [(d.keyword, d.t_samples) for d in ref.flush()]
     got = [(d.keyword, d.t_samples) for d in scoring.replay(ws, thresholds, trig)]
     assert got == expected and len(got) > 10
 

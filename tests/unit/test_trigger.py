@@ -83,3 +83,55 @@ def test_invalid_settings_are_rejected(kwargs):
     args = {"keyword": "stop", "threshold": 0.5, "sample_rate_hz": RATE_HZ, **kwargs}
     with pytest.raises(ValueError):
         KeywordTrigger(**args)
+
+
+def two_words(contest_samples=0, refractory_samples=16000):
+    return Trigger([KeywordTrigger("left", 0.5, RATE_HZ, refractory_samples=refractory_samples),
+                    KeywordTrigger("right", 0.5, RATE_HZ, refractory_samples=refractory_samples)], contest_samples)
+
+
+def feed(trig, rows, start=16000):
+    found = []
+    for i, row in enumerate(rows):
+        found += [(d.keyword, d.t_samples, d.score) for d in trig.update(np.array(row), start + i * HOP)]
+    return found
+
+
+def test_two_words_crossing_in_one_window_fire_only_the_higher():
+    found = feed(two_words(), [[0.1, 0.1], [0.6, 0.8], [0.7, 0.9], [0.1, 0.1]])
+    assert found == [("right", 16000 + HOP, 0.8)]
+
+
+def test_a_word_crossing_within_the_contest_competes_and_the_winner_keeps_its_own_time():
+    trig = two_words(contest_samples=3 * HOP)
+    rows = [[0.6, 0.1], [0.7, 0.1], [0.7, 0.9], [0.1, 0.1], [0.1, 0.1], [0.1, 0.1]]
+    got = []
+    for i, row in enumerate(rows):
+        for d in trig.update(np.array(row), 16000 + i * HOP):
+            got.append((d.keyword, d.t_samples, i))
+    # "left" qualifies at window 0, "right" at window 2 with a higher score: only "right" fires,
+    # with its own window end, reported when the contest ends (window 3)
+    assert got == [("right", 16000 + 2 * HOP, 3)]
+
+
+def test_a_words_refractory_period_never_holds_back_a_different_word():
+    # "left" fires; "right" crosses 0.3 s later, inside left's 1 s refractory period: it fires
+    found = feed(two_words(), [[0.9, 0.1], [0.1, 0.1], [0.1, 0.1], [0.1, 0.9], [0.1, 0.1]])
+    assert [(k, t) for k, t, _ in found] == [("left", 16000), ("right", 16000 + 3 * HOP)]
+    # ...while "left" itself stays quiet within its own
+    found = feed(two_words(), [[0.9, 0.1], [0.1, 0.1], [0.9, 0.1], [0.1, 0.1]])
+    assert [k for k, _, _ in found] == ["left"]
+
+
+def test_the_loser_of_a_contest_is_disarmed_but_has_no_refractory_period():
+    found = feed(two_words(), [[0.6, 0.8], [0.7, 0.2], [0.1, 0.1], [0.7, 0.1]])
+    # left lost in window 0; above in window 1 it stays disarmed; re-armed in window 2, it fires
+    # in window 3, 0.3 s after losing (its refractory period would have held it 1 s)
+    assert [(k, t) for k, t, _ in found] == [("right", 16000), ("left", 16000 + 3 * HOP)]
+
+
+def test_flush_decides_a_contest_open_at_the_end_of_the_stream():
+    trig = two_words(contest_samples=10 * HOP)
+    assert feed(trig, [[0.6, 0.1], [0.1, 0.7]]) == []
+    assert [(d.keyword, d.t_samples) for d in trig.flush()] == [("right", 16000 + HOP)]
+    assert trig.flush() == []

@@ -189,7 +189,9 @@ def replay(ws: WindowScores, thresholds: dict, trigger: TriggerSettings) -> list
 
     Only windows within reach of a score at or above some keyword's threshold are fed (and the
     smoothing_windows - 1 before them, which refill the smoothing exactly): elsewhere every
-    keyword's smoothed score is below its threshold, where the trigger can only reset.
+    keyword's smoothed score is below its threshold, where the trigger can only reset. A contest
+    between keywords that a skipped window would have ended is ended before the next fed one,
+    and one still open at the end is decided, as the daemon's end of stream does.
     """
     trig = build_trigger(ws.keywords, thresholds, trigger, ws.sample_rate_hz)
     limits = np.array([thresholds[k] for k in ws.keywords], np.float32)
@@ -203,8 +205,11 @@ def replay(ws: WindowScores, thresholds: dict, trigger: TriggerSettings) -> list
     np.add.at(mark, np.minimum(idx + s + 1, len(hot)), -1)
     found = []
     for i in np.flatnonzero(np.cumsum(mark[:-1]) > 0):
+        deadline = trig.deadline
+        if deadline is not None and i > 0 and ws.ends[i - 1] >= deadline:
+            found.extend(trig.flush())  # a skipped (quiet) window would have ended the contest
         found.extend(trig.update(ws.scores[i], int(ws.ends[i])))
-    return found
+    return found + trig.flush()
 
 
 # ---------------------------------------------------------------------------------- events
