@@ -2,6 +2,8 @@
 
     wakeword-train [options]                          MFCC models (mfcc_trainer.py; --help lists them)
     wakeword-train --frontend speech_embedding ...    heads on the speech embedding (embedding_trainer.py)
+    wakeword-train custom --phrase TEXT --positives DIR --out PATH.tflite   your own wake word (custom.py)
+    wakeword-train report --model PATH --positives DIR [--negatives DIR]    a model on your recordings
     wakeword-train ship MODEL.tflite DEST.tflite      copy a trained model and its sidecar under a new name
 """
 
@@ -34,6 +36,14 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "ship":
         return _ship(argv[1:])
+    if argv and argv[0] == "custom":
+        from .custom import main as custom_main
+
+        return custom_main(argv[1:])
+    if argv and argv[0] == "report":
+        from .takes_report import main as report_main
+
+        return report_main(argv[1:])
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--frontend", choices=FRONTENDS, default="mfcc")
     known, rest = pre.parse_known_args(argv)

@@ -208,8 +208,8 @@ class AudioStore:
             for kw in self.keywords
         }
         self.other_words = np.flatnonzero(~np.isin(labels, list(self.keywords))) if len(labels) else np.zeros(0, int)
-        if not self.keywords or not (len(self.other_words) or self.sentences):
-            raise ValueError("the training clips need keyword clips and other words or sentences")
+        if not self.keywords:
+            raise ValueError("the training clips need keyword clips")
         if not self.sentences:  # babble needs speech; fall back to words strung together
             others = [self.words[i] for i in self.other_words]
             self.sentences = [np.concatenate(others[i : i + 8]) for i in range(0, len(others), 8)]
@@ -325,6 +325,8 @@ class WindowFactory:
 
     def _add_context(self, canvas: np.ndarray, span: tuple[int, int], level_rms: float) -> None:
         """Put another word or speech snippet before or after span, separated by a pause (may spill out)."""
+        if not len(self.store.other_words) and not self.store.long:
+            return  # nothing else was recorded (a custom word's takes alone)
         if self.rng.random() < 0.5:
             other, a, b = self._word()
             other = other[a:b]

@@ -121,6 +121,27 @@ def score_stream(setup: ModelSetup, blocks, rate_hz: int) -> WindowScores:
     return WindowScores(np.concatenate(ends), np.concatenate(scores), setup.model.spec.sample_rate_hz, setup.keywords)
 
 
+def score_frames(setup: ModelSetup, frames: np.ndarray, chunk_frames: int = 4096) -> WindowScores:
+    """Window scores of one continuous stream of front-end frames (raw, float32 (n, feature_dim))
+    through the daemon's StreamingDetector: what the Pipeline gives for the audio those frames
+    were computed from. For streams stored as features (the negative bank's embeddings)."""
+    from ..detector import StreamingDetector
+
+    model = setup.model
+    det = StreamingDetector(model, setup.trigger.hop_s)
+    ends, scores, total = [], [], 0
+    for i in range(0, len(frames), chunk_frames):
+        part = np.asarray(frames[i : i + chunk_frames], np.float32)
+        total += len(part)
+        e, s = det.process_frames(part, total)
+        if len(e):
+            ends.append(e)
+            scores.append(s)
+    if not ends:
+        return WindowScores.empty(model.spec.sample_rate_hz, setup.keywords)
+    return WindowScores(np.concatenate(ends), np.concatenate(scores), model.spec.sample_rate_hz, setup.keywords)
+
+
 def in_blocks(audio: np.ndarray, rate_hz: int, block_s: float = BLOCK_S):
     """Cut one array into block_s blocks (the last may be shorter)."""
     block = int(round(block_s * rate_hz))
