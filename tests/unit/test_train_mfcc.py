@@ -150,3 +150,15 @@ def test_ensemble_model_outputs_the_mean_of_its_members_logits():
     assert not np.allclose(logits[0], logits[1], atol=1e-3)
     np.testing.assert_allclose(exported.predict(x, verbose=0), mean, atol=1e-4)
     np.testing.assert_allclose(probability.predict(x, verbose=0), 1 / (1 + np.exp(-mean)), atol=1e-5)
+
+
+def test_a_rerun_of_the_same_recipe_keeps_its_fold_models(tiny_cv, corpus, capsys):
+    run, tmp = tiny_cv
+    before = {p.name: p.stat().st_mtime_ns for p in run.glob("fold*.tflite")}
+    assert train("--data", corpus, "--tiny", "--folds", "2", "--out", run, "--runs", tmp / "runs", "--workers", "1", "--no-final") == 0
+    assert "fold0.tflite was trained by this recipe; kept" in capsys.readouterr().out
+    assert {p.name: p.stat().st_mtime_ns for p in run.glob("fold*.tflite")} == before
+    from wakeword.train.runner import recipe_of
+
+    assert recipe_of("wakeword-train --folds 5 --no-final --out x") == recipe_of("wakeword-train --folds 5 --out x")
+    assert recipe_of("wakeword-train --folds 5 --seed 1") != recipe_of("wakeword-train --folds 5 --seed 2")

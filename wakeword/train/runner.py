@@ -175,6 +175,9 @@ def run(trainer: Trainer, args, settings, command_line: str, sizes: dict) -> int
         return 0
     run_dir = Path(args.out)
     for fold in range(args.folds):
+        if _same_recipe(run_dir / f"fold{fold}.json", command_line):
+            print(f"== fold {fold + 1}/{args.folds}: {run_dir}/fold{fold}.tflite was trained by this recipe; kept", flush=True)
+            continue
         print(f"== fold {fold + 1}/{args.folds}", flush=True)
         train(fold, run_dir / f"fold{fold}", provisional, default_trigger)
     from .crossval import cross_validate
@@ -200,6 +203,29 @@ def run(trainer: Trainer, args, settings, command_line: str, sizes: dict) -> int
         print(f"wrote {path}")
     print(f"total {time.monotonic() - started:.0f} s")
     return 0
+
+
+#: Flags that change what a run does with the fold models, not what they are.
+RUN_ONLY_FLAGS = ("--final", "--no-final", "-v", "--verbose")
+
+
+def recipe_of(command: str) -> list[str]:
+    """A training command without the flags that do not change the fold models."""
+    import shlex
+
+    return [w for w in shlex.split(command) if w not in RUN_ONLY_FLAGS]
+
+
+def _same_recipe(sidecar: Path, command: str) -> bool:
+    """Was the fold model beside this sidecar trained by the same recipe? Then a rerun (say, with
+    --final after --no-final) keeps it instead of training it again."""
+    if not sidecar.is_file() or not sidecar.with_suffix(".tflite").is_file():
+        return False
+    try:
+        trained = json.loads(sidecar.read_text(encoding="utf-8"))["training"]["command"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return recipe_of(trained) == recipe_of(command)
 
 
 def keywords_and_labels(args, classes: str | None):
