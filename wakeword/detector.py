@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 #: RMS of the dither a dry-run pads files with (about -100 dBFS): as quiet as a still room,
 #: without the log(0) energies of digital silence that no microphone produces.
 PAD_DITHER_RMS = 1e-5
+#: The pad is fed in blocks of this length, so its memory does not grow with the file's rate.
+PAD_BLOCK_S = 0.5
 
 
 def hop_frames_for(hop_s: float, frame_step_s: float) -> int:
@@ -202,6 +204,30 @@ class Pipeline:
         return found
 
 
+def band_warning(source_rate_hz: int, setups) -> str | None:
+    """A warning (one line) when audio at source_rate_hz cannot carry the band a model's features
+    use: 8 kHz audio (4 kHz wide) into a model whose filters reach 7.6 kHz finds little or
+    nothing, silently. None when every model's band fits."""
+    if isinstance(setups, ModelSetup):
+        setups = [setups]
+    nyquist_hz = source_rate_hz / 2
+    short = [(s.model, s.model.spec.frontend.band_hz[1]) for s in setups
+             if nyquist_hz < s.model.spec.frontend.band_hz[1]]
+    if not short:
+        return None
+    names = ", ".join(f"{m.path.name} uses up to {top_hz / 1000:g} kHz" for m, top_hz in short)
+    return (f"{source_rate_hz} Hz audio carries frequencies up to {nyquist_hz / 1000:g} kHz only, but {names}: "
+            f"expect missed detections; record at {2 * max(t for _, t in short):.0f} Hz or more")
+
+
+def format_scores(ends, scores, setup: ModelSetup, offset_s: float = 0.0) -> list[str]:
+    """One line per window for --debug: 't=1.20s stop=0.013', the time being the window's end in
+    seconds from the stream's start, minus offset_s."""
+    rate = setup.model.spec.sample_rate_hz
+    return [f"t={end / rate - offset_s:.2f}s " + " ".join(f"{kw}={v:.3f}" for kw, v in zip(setup.keywords, row))
+            for end, row in zip(ends, scores)]
+
+
 def window_span_s(model: TfliteModel) -> float:
     """Seconds of audio one model window spans (about 1 s for MFCC, 2 s for embeddings)."""
     p = model.spec.frontend
@@ -219,22 +245,36 @@ def detect_in_file(pipeline: Pipeline, blocks, on_detection=None) -> list[Detect
     The file is framed by one window of near-silence on each side, as if the microphone had
     been listening to a quiet room before and after it: a word at either end of a file, or a
     clip shorter than the window, is then scored as the live daemon would score it. Detection
-    times stay relative to the start of the file. on_detection(det) is called as each is found.
+    times stay relative to the start of the file, and a window that ends in the trailing pad is
+    reported at the end of the file (a time past it would point at audio that is not there).
+    on_detection(det) is called as each is found.
     """
     pad_s = pad_span_s(pipeline)
-    rng = np.random.default_rng(0)
-    pad = (rng.standard_normal(int(round(pad_s * pipeline.source_rate_hz))) * PAD_DITHER_RMS).astype(np.float32)
+    rate_hz = pipeline.source_rate_hz
+    pad_samples = int(round(pad_s * rate_hz))
+    pad_block = max(1, int(round(PAD_BLOCK_S * rate_hz)))
     found = []
+    file_samples = 0  # fed so far, at the source's rate
 
     def feed(block):
         for det in pipeline.feed(block):
-            det = replace(det, t_samples=det.t_samples - int(round(pad_s * det.sample_rate_hz)))
+            t = det.t_samples - int(round(pad_s * det.sample_rate_hz))
+            # only a window ending in the trailing pad can lie past the audio fed so far
+            t = max(0, min(t, file_samples * det.sample_rate_hz // rate_hz))
+            det = replace(det, t_samples=t)
             found.append(det)
             if on_detection is not None:
                 on_detection(det)
 
-    feed(pad)
+    def feed_pad():
+        rng = np.random.default_rng(0)  # the same near-silence on both sides
+        for start in range(0, pad_samples, pad_block):
+            n = min(pad_block, pad_samples - start)
+            feed((rng.standard_normal(n) * PAD_DITHER_RMS).astype(np.float32))
+
+    feed_pad()
     for block in blocks:
+        file_samples += len(block)
         feed(block)
-    feed(pad)
+    feed_pad()
     return found

@@ -5,7 +5,8 @@ directory and socket; os.environ points PortAudio's `pulse` device, paplay and p
 its null sink's monitor is its default source. Stopping, freezing (SIGSTOP) and resuming "the
 sound server" here always means that server's pid: no other server is touched.
 
-The test runs the daemon in-process, so that gpiozero's MockFactory pins can be inspected.
+The first test runs the daemon in-process, so that gpiozero's MockFactory pins can be inspected;
+the others run `python -m wakeword` as a user would and freeze the server under it.
 
 Skipped where pulseaudio is not installed, unless WAKEWORD_REQUIRE_LIVE=1 (CI sets it), in
 which case a missing PulseAudio fails the run.
@@ -13,7 +14,10 @@ which case a missing PulseAudio fails the run.
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -27,9 +31,15 @@ pytestmark = pytest.mark.live
 
 #: Generous bounds for events on a loaded 2-core CI machine; every wait ends at one of these.
 EVENT_TIMEOUT_S = 20.0
+#: The process must be gone this long after SIGTERM, whatever the sound server does (issue 11).
+SHUTDOWN_LIMIT_S = 10.0
 #: A detection comes at most this long after its word finished playing: a window (1 s) plus
 #: capture blocks and PulseAudio's buffering, generously.
 LATE_AFTER_PLAY_S = 2.5
+#: A watchdog timeout of 1 s makes the daemon ping every 0.5 s while it is healthy.
+WATCHDOG_USEC = 1_000_000
+#: A quiet socket for this long means the pings have stopped (four ping intervals).
+QUIET_S = 2.0
 
 
 def wait_for(predicate, timeout_s=EVENT_TIMEOUT_S, what="condition"):
@@ -154,3 +164,119 @@ def test_daemon_detects_a_played_stop_fires_actions_and_survives_losing_the_devi
         actions.close()
         assert joined, "the capture thread did not stop within 10 s"
     assert daemon.error is None
+
+
+# ------------------------------------------------------------------ the real process, server frozen
+
+
+class DaemonProcess:
+    """`python -m wakeword` on the private server's `pulse` device, with a notify socket; its
+    stderr is collected line by line by a thread (so a test can wait for a line)."""
+
+    def __init__(self, tmp_path, notify_path):
+        config = tmp_path / "config.yaml"
+        config.write_text("audio: {device: pulse, stall_timeout_s: 1.0, reconnect_interval_s: 0.5}\n"
+                          "actions: {led: {pin: null}}\n")
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": str(WATCHDOG_USEC)}
+        self.proc = subprocess.Popen([sys.executable, "-m", "wakeword", "--config", str(config)], env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.proc.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def stderr(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for_line(self, text: str, what: str):
+        wait_for(lambda: any(text in line for line in self.lines), what=what)
+
+    def sigterm_and_time_exit(self) -> float:
+        self.proc.send_signal(signal.SIGTERM)
+        started_s = time.monotonic()
+        try:
+            self.proc.wait(SHUTDOWN_LIMIT_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            pytest.fail(f"the daemon did not exit within {SHUTDOWN_LIMIT_S:.0f} s of SIGTERM:\n{self.stderr}")
+        elapsed_s = time.monotonic() - started_s
+        self._reader.join(EVENT_TIMEOUT_S)
+        return elapsed_s
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def receive(sock, within_s) -> list[str]:
+    found, deadline = [], time.monotonic() + within_s
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            found.append(sock.recv(4096).decode())
+        except socket.timeout:
+            break
+    return found
+
+
+def wait_for_message(sock, text, what) -> list[str]:
+    seen, deadline = [], time.monotonic() + EVENT_TIMEOUT_S
+    while not any(text in m for m in seen):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}: {seen[-5:]}"
+        seen += receive(sock, 0.5)
+    return seen
+
+
+def test_sigterm_ends_the_daemon_within_10s_while_the_sound_server_is_frozen(pulse_server, tmp_path, notify_socket):
+    """The reproduction of issue 11: SIGSTOP PulseAudio under a listening daemon, then SIGTERM it."""
+    sock, path = notify_socket
+    daemon = DaemonProcess(tmp_path, path)
+    try:
+        wait_for_message(sock, "READY=1", "READY=1")
+        pulse_server.pause()
+        try:
+            elapsed_s = daemon.sigterm_and_time_exit()
+        finally:
+            pulse_server.resume()
+        seen = receive(sock, 0.5)
+    finally:
+        daemon.kill()
+    print(f"\nshutdown with a SIGSTOPped PulseAudio: exited {elapsed_s:.2f} s after SIGTERM")
+    assert elapsed_s < SHUTDOWN_LIMIT_S
+    assert "STOPPING=1" in seen
+    err = daemon.stderr
+    assert "received SIGTERM, stopping" in err and "Traceback" not in err, err
+    # It either got PortAudio to let go, or said what did not stop and left without it.
+    if daemon.proc.returncode != 0:
+        assert daemon.proc.returncode == 1 and "it is stuck" in err and "exiting now" in err, err
+
+
+def test_a_frozen_sound_server_stops_the_watchdog_pings_and_the_daemon_recovers_when_it_resumes(
+        pulse_server, tmp_path, notify_socket):
+    sock, path = notify_socket
+    daemon = DaemonProcess(tmp_path, path)
+    try:
+        wait_for_message(sock, "READY=1", "READY=1")
+        assert receive(sock, QUIET_S).count("WATCHDOG=1") >= 2, "no pings while audio flows"
+        pulse_server.pause()
+        try:
+            daemon.wait_for_line("audio device lost (no audio for 1.0 s)", "the loss to be logged")
+            # the capture thread is now inside PortAudio, which waits for the frozen server
+            receive(sock, 0.6)  # a ping sent just before it went in may still be in flight
+            assert "WATCHDOG=1" not in receive(sock, QUIET_S), "the watchdog was fed by a stuck daemon"
+        finally:
+            pulse_server.resume()
+        daemon.wait_for_line("audio device back", "the daemon to reconnect once the server resumed")
+        assert "WATCHDOG=1" in receive(sock, QUIET_S), "the pings did not resume"
+        elapsed_s = daemon.sigterm_and_time_exit()
+    finally:
+        pulse_server.resume()
+        daemon.kill()
+    assert daemon.proc.returncode == 0, daemon.stderr
+    assert elapsed_s < SHUTDOWN_LIMIT_S

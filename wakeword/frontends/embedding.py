@@ -72,6 +72,10 @@ EMBEDDING_MODEL_FILE = "embedding_model.tflite"
 #: Shapes fixed by the two pretrained models.
 MODEL_MEL_BANDS = 32
 MODEL_EMBEDDING_DIM = 96
+#: The band the pretrained mel model's 32 filters cover, in Hz (fixed by its weights). Measured
+#: with pure tones through the model: the top band peaks between 3.5 and 3.8 kHz and is down
+#: by half its level (in dB) at 4 kHz; below 60 Hz only the first band responds.
+MODEL_MEL_BAND_HZ = (60.0, 3800.0)
 #: Embeddings computed by one call of the embedding model (sliding over 76 + 8 (span - 1) frames),
 #: tried largest first. Four sizes keep the interpreters' memory down; 4, 2 and 1 are what live
 #: blocks of up to 320 ms complete.
@@ -174,6 +178,10 @@ class EmbeddingParams:
         audio (31656, 1.98 s; conservative by the 56 leading samples the first window weights zero)."""
         first_start = self.first_mel_frame * self.mel_hop_samples
         return int(self.frame_end_samples(np.asarray([self.window_frames]))[0]) - first_start
+
+    @property
+    def band_hz(self) -> tuple[float, float]:
+        return MODEL_MEL_BAND_HZ
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -119,6 +119,11 @@ class MfccParams:
         """Samples spanned by one window of `window_frames` complete frames."""
         return self.frame_len_samples + (self.window_frames - 1) * self.frame_step_samples
 
+    @property
+    def band_hz(self) -> tuple[float, float]:
+        """The mel filterbank's edges: lowfreq_hz to highfreq_hz (or the Nyquist frequency)."""
+        return float(self.lowfreq_hz), float(self.highfreq_hz or self.sample_rate_hz / 2)
+
     def to_dict(self) -> dict:
         return asdict(self)
 
