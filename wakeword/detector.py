@@ -90,8 +90,11 @@ class StreamingDetector:
         self._tail = frames[-keep:] if keep > 0 else frames[:0]
         if len(ends) == 0:
             return self._empty
-        views = np.lib.stride_tricks.sliding_window_view(frames, w, axis=0)  # (k, feature_dim, w)
-        batch = np.ascontiguousarray(views[ends - w - first_index].transpose(0, 2, 1))
+        # windows[i] = frames[i : i + w], as a view; fancy indexing copies the wanted ones out
+        row = frames.strides[0]
+        windows = np.ndarray((len(frames) - w + 1, w, frames.shape[1]), frames.dtype, buffer=frames,
+                             strides=(row, row, frames.strides[1]))
+        batch = windows[ends - w - first_index]
         scores = self.model.predict(batch)
         return self.params.frame_end_samples(ends), scores
 
