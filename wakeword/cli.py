@@ -322,7 +322,11 @@ def run() -> None:
 
     _native_stderr = NativeStderr()
     _native_stderr.install()
-    status = main()
+    try:
+        status = main()
+    except SystemExit:  # a usage error: argparse has printed its line
+        _native_stderr.restore()
+        raise
     _release_portaudio_or_exit(status)
     _native_stderr.restore()
     sys.exit(status)

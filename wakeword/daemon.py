@@ -262,9 +262,15 @@ class Daemon:
             self.stuck_in = self._stage
             log.error("the capture thread did not stop within %.0f s: it is stuck %s (is the sound server "
                       "answering?); exiting without it", join_timeout_s, self._stage)
-        os.close(self._wake_r)
-        os.close(self._wake_w)
         return ended
+
+    def __del__(self):
+        for fd in (getattr(self, "_wake_r", None), getattr(self, "_wake_w", None)):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
 
     def _drain_wake_pipe(self) -> None:
         try:

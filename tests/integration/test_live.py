@@ -280,3 +280,36 @@ def test_a_frozen_sound_server_stops_the_watchdog_pings_and_the_daemon_recovers_
         daemon.kill()
     assert daemon.proc.returncode == 0, daemon.stderr
     assert elapsed_s < SHUTDOWN_LIMIT_S
+
+
+def test_another_pulseaudio_beside_the_sessions_own_is_neither_used_nor_disturbed(pulse_server):
+    """Two private servers on one machine (as two test sessions would have): each has its own
+    socket, PortAudio captures from the session's one only, and stopping one leaves the other."""
+    import numpy as np
+
+    from tests.pulse import PrivatePulse
+    from wakeword.microphone import MicrophoneSource
+
+    other = PrivatePulse()
+    try:
+        other.start()
+        assert other.socket_path != pulse_server.socket_path and other.pid != pulse_server.pid
+        assert os.environ["PULSE_SERVER"] == f"unix:{pulse_server.socket_path}"
+
+        def loudest_while_playing(server) -> float:
+            with MicrophoneSource("pulse", sample_rate_hz=16000, block_s=0.1) as mic:
+                assert mic.read(EVENT_TIMEOUT_S) is not None  # the stream delivers (first block ~2 s)
+                player = server.play(DATA / "stop_3f170018.wav", wait=False)
+                try:
+                    blocks = [mic.read(EVENT_TIMEOUT_S) for _ in range(25)]  # 2.5 s; the clip is 1 s
+                finally:
+                    player.wait(timeout=EVENT_TIMEOUT_S)
+            return max(float(np.sqrt(np.mean(b**2))) for b in blocks if b is not None)
+
+        assert loudest_while_playing(other) < 1e-3  # played into the other server: silence here
+        assert loudest_while_playing(pulse_server) > 0.03
+        other.stop()
+        assert pulse_server.answers()
+    finally:
+        other.close()
+    assert not other.root.exists()
