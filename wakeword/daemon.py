@@ -47,6 +47,8 @@ JOIN_TIMEOUT_S = 4.0
 STUCK_AFTER_S = 10.0
 #: How often the sleeping main thread checks for that (its only timed wake-up).
 STUCK_CHECK_S = 5.0
+#: Bytes read at a time when draining the wake pipe (each wake-up writes one).
+WAKE_PIPE_READ_BYTES = 4096
 #: The longest a read waits for a block; the stop event and the stall clock are checked this often
 #: while no audio arrives (while it flows, each block wakes the reader).
 READ_POLL_S = 0.5
@@ -274,7 +276,7 @@ class Daemon:
 
     def _drain_wake_pipe(self) -> None:
         try:
-            while os.read(self._wake_r, 4096):
+            while os.read(self._wake_r, WAKE_PIPE_READ_BYTES):
                 pass
         except BlockingIOError:
             pass
