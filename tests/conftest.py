@@ -48,3 +48,52 @@ def shipped_model():
 
     assert SHIPPED_MODEL.is_file(), f"{SHIPPED_MODEL} is missing: the project ships a model"
     return load_model(SHIPPED_MODEL)
+
+
+def _live_unavailable(reason: str):
+    """Skip a live test whose setup is missing, or fail it when WAKEWORD_REQUIRE_LIVE=1 (CI):
+    there a skip would hide a broken setup."""
+    if os.environ.get("WAKEWORD_REQUIRE_LIVE") == "1":
+        pytest.fail(f"WAKEWORD_REQUIRE_LIVE=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def pulse_server():
+    """This session's own PulseAudio server (tests/pulse.py), with os.environ pointing PortAudio,
+    paplay and pactl at it for the rest of the session. Started on first use, stopped by its pid
+    at the end; no other server is ever touched."""
+    from harness.pulse import PrivatePulse, PulseUnavailable, missing_tools
+
+    missing = missing_tools()
+    if missing:
+        _live_unavailable(f"{', '.join(missing)} not installed (apt-get install pulseaudio pulseaudio-utils)")
+    server = PrivatePulse()
+    try:
+        server.start()
+    except PulseUnavailable as exc:
+        server.close()
+        _live_unavailable(str(exc))
+    try:
+        with server.client_environment():
+            from wakeword.errors import AudioDeviceError
+            from wakeword.microphone import list_devices, rescan_devices
+
+            try:
+                # PortAudio lists devices once; if it started before PULSE_SERVER pointed here,
+                # its `pulse` device was probed against no server (or another one).
+                rescan_devices()
+                names = [d["name"] for d in list_devices()]
+            except AudioDeviceError as exc:
+                _live_unavailable(f"PortAudio cannot list devices ({exc})")
+            if "pulse" not in names:
+                _live_unavailable(f"PortAudio has no 'pulse' input device (apt-get install libasound2-plugins); it has {names}")
+            yield server
+    finally:
+        server.close()
+        try:
+            from wakeword.microphone import rescan_devices
+
+            rescan_devices()  # forget the server that is gone
+        except Exception:  # noqa: BLE001 - PortAudio may be absent; nothing to forget then
+            pass

@@ -1,7 +1,5 @@
 """`python -m wakeword` runs the same CLI as the `wakeword` console script."""
 
-import sys
+from .cli import run
 
-from .cli import main
-
-sys.exit(main())
+run()

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +24,7 @@ import warnings
 from typing import TextIO
 
 from .errors import ActionError
-from .settings import ActionSettings
+from .settings import ActionSettings, HookSettings
 from .trigger import Detection
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,47 @@ _STOP = object()
 def _pin_label(pin: int | str) -> str:
     """GPIO17 for 17; a pin name such as "BOARD11" as given."""
     return f"GPIO{pin}" if isinstance(pin, int) else str(pin)
+
+
+def resolve_hook(hook: HookSettings, path_env: str | None = None) -> str | None:
+    """The executable actions.hook.command would run, as a path; None when there is no hook.
+
+    A name without a slash is looked up on PATH (path_env, default $PATH), as the hook's start
+    does; a path must be an executable regular file. Raises ActionError naming the key and
+    the fix otherwise. The hook itself is not run.
+    """
+    if not hook.command:
+        return None
+    name = hook.command[0]
+    key = "actions.hook.command"
+    if os.sep not in name:
+        search = os.environ.get("PATH", os.defpath) if path_env is None else path_env
+        found = shutil.which(name, path=search)
+        if found is None:
+            raise ActionError(f"{key}: {name!r} is not on PATH ({search}); give the program's full path")
+        return found
+    if not os.path.exists(name):
+        raise ActionError(f"{key}: {name} does not exist")
+    if os.path.isdir(name):
+        raise ActionError(f"{key}: {name} is a directory, not a program")
+    if not os.access(name, os.X_OK):
+        raise ActionError(f"{key}: {name} is not executable (chmod +x {name})")
+    return os.path.abspath(name)
+
+
+def probe_pins(settings: ActionSettings, pin_factory=None) -> list[str]:
+    """Claim and release every configured GPIO pin, as the daemon's start would claim them.
+
+    Returns what was claimed ("GPIO17 (LED)", ...); raises ActionError, naming the pin and the
+    key that disables it, for the first pin that cannot be opened.
+    """
+    runner = ActionRunner(settings, pin_factory=pin_factory)
+    try:
+        runner._open_outputs()
+    finally:
+        runner._close_devices()
+    claimed = [(settings.led.pin, "LED"), (settings.output.pin, "output")]
+    return [f"{_pin_label(pin)} ({what})" for pin, what in claimed if pin is not None]
 
 
 class ActionRunner:
@@ -104,29 +146,12 @@ class ActionRunner:
             self._mqtt = MqttPublisher(self.settings.mqtt, self._keywords)
             self._mqtt.start()
         try:
-            self._open_devices()
+            self._open_outputs()
         except BaseException:
             self._close_mqtt(timeout_s=0.0)
             raise
         self._worker = threading.Thread(target=self._run, name="wakeword-actions", daemon=True)
         self._worker.start()
-
-    def _open_devices(self) -> None:
-        led, out = self.settings.led, self.settings.output
-        if led.pin is not None or out.pin is not None:
-            # imported here so that --dry-run and --check-config do not pay for gpiozero
-            import gpiozero
-        if led.pin is not None:
-            self._led = self._open_device(gpiozero.LED, led.pin, led.active_high, "the LED pin",
-                                          "actions.led.pin: null to run without the LED")
-        if out.pin is not None:
-            try:
-                self._output = self._open_device(
-                    gpiozero.DigitalOutputDevice, out.pin, out.active_high, "the output pin",
-                    "actions.output.pin: null to run without the output")
-            except ActionError:
-                self._close_devices()
-                raise
 
     def submit(self, detection: Detection) -> None:
         """Queue a detection for the actions and return at once. If the queue is full it is
@@ -193,6 +218,27 @@ class ActionRunner:
         self.close()
 
     # -- GPIO --------------------------------------------------------------------------------
+
+    def _open_outputs(self) -> None:
+        """Open the LED and output pins that are configured; ActionError (nothing left open)
+        for the first that cannot be opened."""
+        led, out = self.settings.led, self.settings.output
+        if led.pin is None and out.pin is None:
+            return
+        # imported here so that --dry-run and a config without pins do not pay for gpiozero
+        import gpiozero
+
+        try:
+            if led.pin is not None:
+                self._led = self._open_device(gpiozero.LED, led.pin, led.active_high, "the LED pin",
+                                              "actions.led.pin: null (or --no-gpio) to run without the LED")
+            if out.pin is not None:
+                self._output = self._open_device(
+                    gpiozero.DigitalOutputDevice, out.pin, out.active_high, "the output pin",
+                    "actions.output.pin: null (or --no-gpio) to run without the output")
+        except ActionError:
+            self._close_devices()
+            raise
 
     def _open_device(self, device_class, pin, active_high: bool, what: str, disable_hint: str):
         # gpiozero explains why each default pin factory failed only in warnings; keep them for

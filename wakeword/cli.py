@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
+import os
 import signal
 import sys
 from pathlib import Path
@@ -22,10 +24,42 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+#: Bounds on the parts of the daemon's shutdown after the capture thread's (daemon.JOIN_TIMEOUT_S):
+#: hooks still running get this long before they are killed, and PortAudio's teardown this long
+#: before the process exits without it. Together under 10 s, inside the unit's TimeoutStopSec.
+ACTIONS_CLOSE_TIMEOUT_S = 3.0
+PORTAUDIO_RELEASE_TIMEOUT_S = 1.0
+#: Column width of the dry-run table's file column, at least.
+FILE_COLUMN_MIN_CHARS = 40
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (and exit status 2), like every other
+    error of this program: the full usage is one `wakeword --help` away."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _finite(kind):
+    """An argparse type: a finite number (float, or int when kind is int), named in errors."""
+
+    def parse(text: str):
+        try:
+            value = float(text) if kind is float else int(text, 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be {'a number' if kind is float else 'a whole number'}, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in some messages
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="wakeword",
         description='On-device wake-word detector: listens for "stop" and drives GPIO pins or hook commands.',
     )
@@ -33,21 +67,29 @@ def build_parser() -> argparse.ArgumentParser:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", nargs="+", type=Path, metavar="FILE", help="run WAV file(s) through the detector and print detections")
     mode.add_argument("--list-devices", action="store_true", help="list audio input devices and exit")
-    mode.add_argument("--check-config", action="store_true", help="validate the config and the model, then exit")
+    mode.add_argument("--check-config", action="store_true",
+                      help="check that the daemon would start: the config, the model, the hook's program, "
+                           "and (unless --no-probe) the audio device and the GPIO pins; then exit")
     mode.add_argument("--wyoming-uri", metavar="URI",
                       help="serve the Wyoming wake-word protocol at tcp://HOST:PORT or unix://PATH, "
                            "without opening the microphone (tcp://:PORT listens on 127.0.0.1)")
     p.add_argument("--json", action="store_true", help="with --dry-run: one JSON object per detection")
     p.add_argument("--with-actions", action="store_true", help="with --dry-run: also fire the configured actions")
+    p.add_argument("--no-probe", action="store_true",
+                   help="with --check-config: do not open the audio device or claim the GPIO pins "
+                        "(for checks made off the target machine, e.g. in CI)")
+    p.add_argument("--no-gpio", action="store_true",
+                   help="run without the LED and output pins (actions.led.pin and actions.output.pin null), "
+                        "e.g. on a first try off the Pi")
     p.add_argument("--debug", action="store_true", help="log every window's score (to stderr)")
     p.add_argument("--version", action="version", version=f"wakeword {__version__}")
     over = p.add_argument_group("overrides (take precedence over the config file)")
     over.add_argument("--model", metavar="PATH", help="model .tflite (its .json sidecar must sit beside it)")
     over.add_argument("--device", metavar="NAME|INDEX", help="input device, by index or part of its name")
-    over.add_argument("--sample-rate", type=int, metavar="HZ", help="capture rate (default: the device's)")
-    over.add_argument("--threshold", type=float, metavar="P", help="detection threshold for every keyword, 0-1")
-    over.add_argument("--hop-ms", type=int, metavar="MS", help="window hop in milliseconds")
-    over.add_argument("--num-threads", type=int, metavar="N", help="interpreter threads")
+    over.add_argument("--sample-rate", type=_finite(int), metavar="HZ", help="capture rate (default: the device's)")
+    over.add_argument("--threshold", type=_finite(float), metavar="P", help="detection threshold for every keyword, 0-1")
+    over.add_argument("--hop-ms", type=_finite(int), metavar="MS", help="window hop in milliseconds")
+    over.add_argument("--num-threads", type=_finite(int), metavar="N", help="interpreter threads")
     return p
 
 
@@ -67,6 +109,8 @@ def _overrides(args) -> dict:
         found["model.num_threads"] = args.num_threads
     if args.wyoming_uri is not None:
         found["wyoming.uri"] = args.wyoming_uri
+    if args.no_gpio:
+        found["actions.led.pin"] = found["actions.output.pin"] = None
     return found
 
 
@@ -94,23 +138,23 @@ def _load(args):
 def _debug_scores(path_label: str, lead_s: float):
     """on_scores for --debug: every window's scores, with times relative to the file (the
     dry-run's leading pad, lead_s, taken off)."""
+    from .detector import format_scores
 
     def on_scores(ends, scores, setup):
-        rate = setup.model.spec.sample_rate_hz
-        for end, row in zip(ends, scores):
-            values = " ".join(f"{kw}={s:.3f}" for kw, s in zip(setup.keywords, row))
-            log.debug("%s t=%.2fs %s", path_label, end / rate - lead_s, values)
+        for line in format_scores(ends, scores, setup, offset_s=lead_s):
+            log.debug("%s %s", path_label, line)
 
     return on_scores
 
 
 def dry_run(args) -> int:
     """Run each file through the same pipeline as the daemon; print detections."""
-    from .detector import Pipeline, detect_in_file, pad_span_s
+    from .detector import Pipeline, band_warning, detect_in_file, pad_span_s
     from .wavfile import WavFileSource
 
     config, setups = _load(args)
     sources = [WavFileSource(path) for path in args.dry_run]  # every header is checked before any work
+    width = max(FILE_COLUMN_MIN_CHARS, *(len(str(path)) for path in args.dry_run))
     runner = None
     if args.with_actions:
         from .actions import ActionRunner
@@ -123,9 +167,12 @@ def dry_run(args) -> int:
             for s in setups:
                 print(f"model {s.model.path.name} ({s.model.backend}), thresholds "
                       + ", ".join(f"{k}={v:.3f}" for k, v in s.thresholds.items()))
-            print(f"{'file':<40} {'time_s':>8}  {'keyword':<10} {'score':>6}")
+            print(f"{'file':<{width}} {'time_s':>8}  {'keyword':<10} {'score':>6}")
         for path, source in zip(args.dry_run, sources):
             pipeline = Pipeline(setups, source.sample_rate_hz)
+            warning = band_warning(source.sample_rate_hz, setups)
+            if warning:
+                log.warning("%s: %s", path, warning)
             if args.debug:
                 pipeline.on_scores = _debug_scores(str(path), pad_span_s(pipeline))
             found = detect_in_file(pipeline, source.blocks(), runner.submit if runner is not None else None)
@@ -134,9 +181,9 @@ def dry_run(args) -> int:
                 if args.json:
                     print(json.dumps({"file": str(path), **det.to_dict()}), flush=True)
                 else:
-                    print(f"{str(path):<40} {det.time_s:>8.2f}  {det.keyword:<10} {det.score:>6.3f}")
+                    print(f"{str(path):<{width}} {det.time_s:>8.2f}  {det.keyword:<10} {det.score:>6.3f}")
             if not args.json:
-                print(f"{str(path):<40} {len(found)} detection(s) in {source.duration_s:.1f} s of audio "
+                print(f"{str(path):<{width}} {len(found)} detection(s) in {source.duration_s:.1f} s of audio "
                       f"({source.sample_rate_hz} Hz, {source.channels} ch, {source.encoding})")
     finally:
         if runner is not None:
@@ -153,8 +200,13 @@ def list_devices() -> int:
 
 
 def check_config(args) -> int:
+    """Check what the daemon's start needs, each failure a WakewordError (one line, exit 2): the
+    config and the models (in _load), the hook's program, and unless --no-probe the audio device
+    (opened at the configured rate and block, until one block arrives) and the GPIO pins
+    (claimed and released)."""
     config, setups = _load(args)
-    from .daemon import capture_block_ms
+    from .actions import probe_pins, resolve_hook
+    from .daemon import capture_block_ms, probe_source
 
     model = setups[0].model
 
@@ -172,12 +224,20 @@ def check_config(args) -> int:
               + f", hop {t.hop_s * 1000:.0f} ms, smoothing {t.smoothing_windows}, "
               f"patience {t.patience_windows}, refractory {t.refractory_s * 1000:.0f} ms")
     a = config.actions
-    print(f"actions: led pin {a.led.pin}, output pin {a.output.pin}, hook {list(a.hook.command) or 'none'}, "
+    hook = resolve_hook(a.hook)
+    print(f"actions: led pin {a.led.pin}, output pin {a.output.pin}, "
+          f"hook {list(a.hook.command) or 'none'}{f' ({hook})' if hook else ''}, "
           f"json log {'on' if a.log_json else 'off'}")
     from .integrations import describe_services
 
     for line in describe_services(config):
         print(line)
+    if args.no_probe:
+        print("probe: skipped (--no-probe): the audio device and the GPIO pins were not opened")
+        return EXIT_OK
+    print(f"probe: {probe_source(config, setups)}")
+    pins = probe_pins(a)
+    print(f"probe: claimed and released {', '.join(pins)}" if pins else "probe: no GPIO pins configured")
     return EXIT_OK
 
 
@@ -191,11 +251,16 @@ def serve_wyoming(args) -> int:
 
 
 def run_daemon(args) -> int:
-    from .actions import ActionRunner
+    from .actions import ActionRunner, resolve_hook
     from .daemon import Daemon
+    from .errors import ActionError
     from .integrations import start_wyoming_beside
 
     config, setups = _load(args)
+    try:
+        resolve_hook(config.actions.hook)
+    except ActionError as exc:  # the hook may appear later; each detection that misses it is counted
+        log.warning("%s: detections will not run the hook until it exists", exc)
     wyoming = start_wyoming_beside(config)  # None unless wyoming.uri is set; before any pin is opened
     actions = ActionRunner(config.actions, keywords=[kw for s in setups for kw in s.keywords])
     try:
@@ -213,22 +278,57 @@ def run_daemon(args) -> int:
         wyoming.on_failure = wyoming_failed
 
     def request_stop(signum, _frame):
-        log.info("received %s, stopping", signal.Signals(signum).name)
-        daemon.stop()
+        # no logging or locks in a signal handler: wait() logs once it wakes
+        daemon.request_stop()
+        stop_signals.append(signum)
 
+    stop_signals: list[int] = []
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    ended = True
     try:
         daemon.start()
-        daemon.wait()
+        ended = daemon.wait(on_stop=lambda: log.info("received %s, stopping", _signal_names(stop_signals)))
     finally:
-        actions.close()
+        actions.close(timeout_s=ACTIONS_CLOSE_TIMEOUT_S)
         if wyoming is not None:
             wyoming.stop()
     s = daemon.stats
     log.info("stopped: %d detection(s), %d window(s), %d overflow(s), %d device loss(es), %d reconnect(s)",
              s.detections, s.windows, s.overflows, s.device_losses, s.reconnects)
-    return EXIT_FAILURE if daemon.error is not None else EXIT_OK
+    status = EXIT_FAILURE if daemon.error is not None or not ended else EXIT_OK
+    if not ended:
+        _exit_now(status, "not closing the audio device: PortAudio would wait for the stuck capture thread")
+    return status
+
+
+def _signal_names(signums: list[int]) -> str:
+    return ", ".join(signal.Signals(n).name for n in signums) or "a stop request"
+
+
+def _exit_now(status: int, why: str) -> None:
+    """Flush what we wrote and end the process without running exit handlers: sounddevice's
+    would call Pa_Terminate, which waits for streams that a frozen sound server never lets go."""
+    log.warning("exiting now, %s", why)
+    if _native_stderr is not None:
+        _native_stderr.restore()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
+
+
+def _release_portaudio_or_exit(status: int) -> None:
+    """PortAudio's teardown, bounded: if it does not finish in time, exit without it."""
+    if "sounddevice" not in sys.modules:
+        return
+    from .microphone import release_portaudio
+
+    if not release_portaudio(PORTAUDIO_RELEASE_TIMEOUT_S):
+        _exit_now(status, f"PortAudio's teardown did not finish within {PORTAUDIO_RELEASE_TIMEOUT_S:.0f} s")
 
 
 def main(argv=None) -> int:
@@ -236,9 +336,38 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if (args.json or args.with_actions) and not args.dry_run:
         parser.error("--json and --with-actions go with --dry-run")
+    if args.no_probe and not args.check_config:
+        parser.error("--no-probe goes with --check-config")
     _setup_logging(args.debug, daemon=not (args.dry_run or args.list_devices or args.check_config))
     if args.wyoming_uri is not None and args.device is not None:
         parser.error("--device goes with the daemon; --wyoming-uri opens no microphone")
+    return _run(args)
+
+
+#: The process's native-stderr filter, installed by run() (not by main(), which tests call in-process).
+_native_stderr = None
+
+
+def run() -> None:
+    """The `wakeword` command and `python -m wakeword`: main() with native libraries' stderr
+    routed through logging (nativelog.py), then PortAudio's teardown with a bound (main() alone
+    leaves PortAudio initialised and fd 2 alone, for callers in the same process)."""
+    global _native_stderr
+    from .nativelog import NativeStderr
+
+    _native_stderr = NativeStderr()
+    _native_stderr.install()
+    try:
+        status = main()
+    except SystemExit:  # a usage error: argparse has printed its line
+        _native_stderr.restore()
+        raise
+    _release_portaudio_or_exit(status)
+    _native_stderr.restore()
+    sys.exit(status)
+
+
+def _run(args) -> int:
     try:
         if args.list_devices:
             return list_devices()

@@ -32,6 +32,8 @@ from .settings import (
 
 #: The model used when config.yaml does not name one.
 DEFAULT_MODEL_NAME = "stop.tflite"
+#: The source tree's folder of shipped models, as a relative model.path may name it.
+SHIPPED_MODELS_DIR_NAME = "models"
 SECTIONS = ("audio", "model", "trigger", "actions", "wyoming")
 
 
@@ -41,10 +43,29 @@ def models_dirs() -> list[Path]:
 
 
 def default_model_path() -> Path:
+    return shipped_model(DEFAULT_MODEL_NAME) or models_dirs()[0] / DEFAULT_MODEL_NAME
+
+
+def shipped_model(name: str) -> Path | None:
+    """A shipped model by file name ("stop-embedding.tflite") or bare name ("stop-embedding"):
+    its path in the first of models_dirs() that has it, else None."""
+    if not Path(name).suffix:
+        name += ".tflite"
     for folder in models_dirs():
-        if (folder / DEFAULT_MODEL_NAME).is_file():
-            return folder / DEFAULT_MODEL_NAME
-    return models_dirs()[0] / DEFAULT_MODEL_NAME
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _shipped_fallback(path: Path) -> Path | None:
+    """For a relative model.path that names no file: the shipped model it names, if it is a
+    bare name ("stop-embedding", "stop.tflite") or one under models/ as the README writes it
+    ("models/stop-embedding.tflite"). So /etc/wakeword/config.yaml can name a shipped model
+    although /etc/wakeword/models does not exist."""
+    parts = path.parts
+    if len(parts) == 1 or (len(parts) == 2 and parts[0] == SHIPPED_MODELS_DIR_NAME):
+        return shipped_model(parts[-1])
+    return None
 
 
 @dataclass(frozen=True)
@@ -84,8 +105,12 @@ def _model(raw, base_dir: Path) -> ModelSettings:
         raise ConfigError(f"model.path must be a path to a .tflite file, got {path!r}")
     else:
         path = Path(path).expanduser()
-        # relative to the config file, not to wherever the daemon started
-        raw["path"] = path if path.is_absolute() else base_dir / path
+        # relative to the config file, not to wherever the daemon started; a shipped model's
+        # name when no such file is there
+        if not path.is_absolute():
+            relative = base_dir / path
+            path = relative if relative.exists() else (_shipped_fallback(path) or relative)
+        raw["path"] = path
     return ModelSettings(**raw)
 
 
@@ -162,6 +187,20 @@ def load_config(path: Path | None) -> Config:
     return config_from_dict(raw, str(path), path.resolve().parent)
 
 
+def _override_actions(actions: ActionSettings, keys: dict) -> ActionSettings:
+    """actions.led.pin / actions.output.pin from the command line (--no-gpio sets both null)."""
+    known = {"led.pin", "output.pin"}
+    unknown = sorted(set(keys) - known)
+    if unknown:
+        raise ConfigError(f"actions.{unknown[0]} cannot be set from the command line")
+    led, output = actions.led, actions.output
+    if "led.pin" in keys:
+        led = replace(led, pin=keys["led.pin"])
+    if "output.pin" in keys:
+        output = replace(output, pin=keys["output.pin"])
+    return replace(actions, led=led, output=output)
+
+
 def apply_overrides(config: Config, overrides: dict) -> Config:
     """Override settings from the command line: {"audio.device": 2, "trigger.threshold": 0.8}.
 
@@ -187,6 +226,8 @@ def apply_overrides(config: Config, overrides: dict) -> Config:
         if "wyoming" in sections:
             values = _mapping(sections["wyoming"], "wyoming", field_names(WyomingSettings))
             config = replace(config, wyoming=replace(config.wyoming, **values))
+        if "actions" in sections:
+            config = replace(config, actions=_override_actions(config.actions, sections["actions"]))
     except ConfigError as exc:
         raise ConfigError(f"command line: {exc}") from None
     return config

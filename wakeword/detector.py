@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 #: RMS of the dither a dry-run pads files with (about -100 dBFS): as quiet as a still room,
 #: without the log(0) energies of digital silence that no microphone produces.
 PAD_DITHER_RMS = 1e-5
+#: The pad is fed in blocks of this length, so its memory does not grow with the file's rate.
+PAD_BLOCK_S = 0.5
 
 
 def hop_frames_for(hop_s: float, frame_step_s: float) -> int:
@@ -88,8 +90,11 @@ class StreamingDetector:
         self._tail = frames[-keep:] if keep > 0 else frames[:0]
         if len(ends) == 0:
             return self._empty
-        views = np.lib.stride_tricks.sliding_window_view(frames, w, axis=0)  # (k, feature_dim, w)
-        batch = np.ascontiguousarray(views[ends - w - first_index].transpose(0, 2, 1))
+        # windows[i] = frames[i : i + w], as a view; fancy indexing copies the wanted ones out
+        row = frames.strides[0]
+        windows = np.ndarray((len(frames) - w + 1, w, frames.shape[1]), frames.dtype, buffer=frames,
+                             strides=(row, row, frames.strides[1]))
+        batch = windows[ends - w - first_index]
         scores = self.model.predict(batch)
         return self.params.frame_end_samples(ends), scores
 
@@ -207,6 +212,30 @@ class Pipeline:
         return [det for lane in self.lanes for det in lane.trigger.flush()]
 
 
+def band_warning(source_rate_hz: int, setups) -> str | None:
+    """A warning (one line) when audio at source_rate_hz cannot carry the band a model's features
+    use: 8 kHz audio (4 kHz wide) into a model whose filters reach 7.6 kHz finds little or
+    nothing, silently. None when every model's band fits."""
+    if isinstance(setups, ModelSetup):
+        setups = [setups]
+    nyquist_hz = source_rate_hz / 2
+    short = [(s.model, s.model.spec.frontend.band_hz[1]) for s in setups
+             if nyquist_hz < s.model.spec.frontend.band_hz[1]]
+    if not short:
+        return None
+    names = ", ".join(f"{m.path.name} uses up to {top_hz / 1000:g} kHz" for m, top_hz in short)
+    return (f"{source_rate_hz} Hz audio carries frequencies up to {nyquist_hz / 1000:g} kHz only, but {names}: "
+            f"expect missed detections; record at {2 * max(t for _, t in short):.0f} Hz or more")
+
+
+def format_scores(ends, scores, setup: ModelSetup, offset_s: float = 0.0) -> list[str]:
+    """One line per window for --debug: 't=1.20s stop=0.013', the time being the window's end in
+    seconds from the stream's start, minus offset_s."""
+    rate = setup.model.spec.sample_rate_hz
+    return [f"t={end / rate - offset_s:.2f}s " + " ".join(f"{kw}={v:.3f}" for kw, v in zip(setup.keywords, row))
+            for end, row in zip(ends, scores)]
+
+
 def window_span_s(model: TfliteModel) -> float:
     """Seconds of audio one model window spans (about 1 s for MFCC, 2 s for embeddings)."""
     p = model.spec.frontend
@@ -225,36 +254,52 @@ class FramedStream:
     finish() the same after the last: as if the microphone had been listening to a quiet room
     before and after, so a word at either end, or a clip shorter than the window, is scored as
     the live daemon would score it. Every call returns the detections it completed, with
-    t_samples counted from the first sample after the leading pad (they may fall in the
-    trailing pad: a detection is the end of the window that fired). The Wyoming service frames
-    each client stream like this (audio-start ... audio-stop), so it detects what --dry-run does.
+    t_samples counted from the first sample after the leading pad; a window that ends in the
+    trailing pad is reported at the end of the audio fed (a time past it would point at audio
+    that is not there). The pad is fed in PAD_BLOCK_S blocks, so memory stays bounded whatever
+    the source's rate. The Wyoming service frames each client stream like this (audio-start ...
+    audio-stop), so it detects what --dry-run does.
     """
 
     def __init__(self, pipeline: Pipeline):
         self.pipeline = pipeline
         self.pad_s = pad_span_s(pipeline)
-        rng = np.random.default_rng(0)
-        n_pad = int(round(self.pad_s * pipeline.source_rate_hz))
-        self._pad = (rng.standard_normal(n_pad) * PAD_DITHER_RMS).astype(np.float32)
+        self._pad_samples = int(round(self.pad_s * pipeline.source_rate_hz))
+        self._pad_block = max(1, int(round(PAD_BLOCK_S * pipeline.source_rate_hz)))
+        self._fed = 0  # samples of the stream itself (not the pads), at the source's rate
 
     def start(self) -> list[Detection]:
-        return self.feed(self._pad)
+        return self._feed_pad()
 
     def finish(self) -> list[Detection]:
-        return self.feed(self._pad) + self._shift(self.pipeline.flush())
+        return self._feed_pad() + self._shift(self.pipeline.flush())
 
     def feed(self, block: np.ndarray) -> list[Detection]:
         """A block at the pipeline's source rate (int16 or float, mono or (n, channels))."""
+        self._fed += len(block)
         return self._shift(self.pipeline.feed(block))
 
+    def _feed_pad(self) -> list[Detection]:
+        rng = np.random.default_rng(0)  # the same near-silence on both sides
+        found = []
+        for start in range(0, self._pad_samples, self._pad_block):
+            n = min(self._pad_block, self._pad_samples - start)
+            found += self._shift(self.pipeline.feed((rng.standard_normal(n) * PAD_DITHER_RMS).astype(np.float32)))
+        return found
+
     def _shift(self, found: list[Detection]) -> list[Detection]:
-        return [replace(det, t_samples=det.t_samples - int(round(self.pad_s * det.sample_rate_hz))) for det in found]
+        rate = self.pipeline.source_rate_hz
+        out = []
+        for det in found:
+            t = det.t_samples - int(round(self.pad_s * det.sample_rate_hz))
+            out.append(replace(det, t_samples=max(0, min(t, self._fed * det.sample_rate_hz // rate))))
+        return out
 
 
 def detect_in_file(pipeline: Pipeline, blocks, on_detection=None) -> list[Detection]:
     """Run one file's blocks (at pipeline.source_rate_hz) through a fresh pipeline, framed by
     one window of near-silence on each side (FramedStream). Detection times stay relative to
-    the start of the file. on_detection(det) is called as each is found.
+    the start of the file, at most its end. on_detection(det) is called as each is found.
     """
     stream = FramedStream(pipeline)
     found = []

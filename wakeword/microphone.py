@@ -8,6 +8,7 @@ never resample: the pipeline (detector.py) does that, in one place.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 
@@ -42,6 +43,27 @@ def rescan_devices() -> None:
     # No public call exists; the maintainer recommends this pair (python-sounddevice#125).
     sd._terminate()
     sd._initialize()
+
+
+def release_portaudio(timeout_s: float) -> bool:
+    """PortAudio's teardown (Pa_Terminate), waited for at most timeout_s seconds.
+
+    True if it finished (or PortAudio was never initialised). False if it is still running:
+    it closes any stream left open, which blocks while a frozen sound server holds it; the
+    caller should then exit without it (sounddevice's exit handler would block the same way).
+    """
+    sd = sys.modules.get("sounddevice")
+    if sd is None:
+        return True
+
+    def terminate():
+        while getattr(sd, "_initialized", 0):
+            sd._terminate()
+
+    worker = threading.Thread(target=terminate, name="wakeword-portaudio-teardown", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    return not worker.is_alive()
 
 
 def list_devices() -> list[dict]:

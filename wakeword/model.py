@@ -99,7 +99,15 @@ class TfliteModel:
         x = x.reshape((n, *self.spec.input_shape[1:]))
         if self._in_q is not None:
             scale, zero = self._in_q
-            x = np.clip(np.round(x / scale + zero), *self._in_range).astype(self._in_np_dtype)
+            lo, hi = self._in_range
+            # round(x / scale + zero), clipped to the integer range, in float32 and in place:
+            # ufuncs rather than np.clip's wrapper, which costs more than the arithmetic here
+            q = np.divide(x, np.float32(scale), dtype=np.float32)
+            q += np.float32(zero)
+            np.rint(q, out=q)
+            np.maximum(q, np.float32(lo), out=q)
+            np.minimum(q, np.float32(hi), out=q)
+            x = q.astype(self._in_np_dtype)
         else:
             x = x.astype(np.float32, copy=False)
         self._resize(n)

@@ -58,6 +58,17 @@ PCM16_FULL_SCALE = INT16_FULL_SCALE
 PCM32_FULL_SCALE = 2147483648.0  # 24-bit samples are widened to 32 bits before scaling
 
 CONVERT_HINT = "convert it with `sox IN.wav -e signed-integer -b 16 OUT.wav`"
+#: Sample rates and channel counts a header may claim. Outside these it is corrupt or not
+#: audio we can use, and believing it would size buffers by it (a 3 KB file claiming 2^31 Hz
+#: once asked for 24 GB): 1 kHz is below any speech recording, 384 kHz the top of studio
+#: converters; 32 channels the most a microphone array gives.
+WAV_RATE_MIN_HZ = 1000
+WAV_RATE_MAX_HZ = 384000
+WAV_CHANNELS_MAX = 32
+#: A read block holds at most this many bytes of the file, whatever block_s and the header's
+#: rate and width give, so memory stays bounded (10 s of 16 kHz mono 16-bit is 320 KB).
+MAX_BLOCK_BYTES = 4 * 1024 * 1024
+RATE_HINT = "resample it with `sox IN.wav -r 16000 OUT.wav`"
 
 
 class WavFileSource:
@@ -78,7 +89,8 @@ class WavFileSource:
         self.block_s = float(block_s)
         self._parse_header()
         self.duration_s = self.n_frames / self.sample_rate_hz
-        self.block_frames = max(1, int(round(self.block_s * self.sample_rate_hz)))
+        self.block_frames = max(1, min(int(round(self.block_s * self.sample_rate_hz)),
+                                       MAX_BLOCK_BYTES // self._frame_bytes))
 
     def __repr__(self) -> str:
         return (
@@ -178,8 +190,14 @@ class WavFileSource:
             tag = struct.unpack("<H", subformat[:2])[0]
         if channels == 0:
             raise self._fail("the header says 0 channels")
+        if channels > WAV_CHANNELS_MAX:
+            raise self._fail(f"the header says {channels} channels, more than the {WAV_CHANNELS_MAX} supported "
+                             f"(a corrupt header?); mix it down with `sox IN.wav -c 1 OUT.wav`")
         if rate_hz == 0:
             raise self._fail("the header says a sample rate of 0 Hz")
+        if not WAV_RATE_MIN_HZ <= rate_hz <= WAV_RATE_MAX_HZ:
+            raise self._fail(f"the header says a sample rate of {rate_hz} Hz, outside the {WAV_RATE_MIN_HZ}-"
+                             f"{WAV_RATE_MAX_HZ} Hz supported (a corrupt header?); {RATE_HINT}")
         if tag not in (WAVE_FORMAT_PCM, WAVE_FORMAT_IEEE_FLOAT):
             what = UNSUPPORTED_FORMAT_NAMES.get(tag, "encoding")
             raise self._fail(f"unsupported {what} (format tag 0x{tag:04x}); {CONVERT_HINT}")
@@ -195,7 +213,8 @@ class WavFileSource:
         return encoding, channels, rate_hz, bytes_per_sample
 
     def blocks(self) -> Iterator[np.ndarray]:
-        """Yield float32 (n, channels) blocks in [-1, 1], n = block_frames except the last.
+        """Yield float32 (n, channels) blocks in [-1, 1], n = block_frames except the last
+        (block_frames: block_s of audio, or fewer if that would exceed MAX_BLOCK_BYTES).
 
         Reads block by block from disk. Raises AudioFormatError if the file shrank since it
         was opened. Each call starts again from the beginning of the file.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -260,12 +261,15 @@ def test_a_device_name_that_does_not_exist(tmp_path):
 
 
 def test_check_config_on_the_shipped_config():
-    r = wakeword("--config", ROOT / "config.yaml", "--check-config")
+    # off the target (this machine has no microphone and no GPIO): --no-probe
+    r = wakeword("--config", ROOT / "config.yaml", "--check-config", "--no-probe")
     assert r.returncode == 0, r.stderr
     assert "OK" in r.stdout and "stop=" in r.stdout
     assert "100 ms blocks (the model's default)" in r.stdout
+    assert "probe: skipped (--no-probe)" in r.stdout
     pytest.importorskip("openwakeword")  # the embedding model needs the [embedding] extra
-    r = wakeword("--config", ROOT / "config.yaml", "--check-config", "--model", ROOT / "models" / "stop-embedding.tflite")
+    r = wakeword("--config", ROOT / "config.yaml", "--check-config", "--no-probe",
+                 "--model", ROOT / "models" / "stop-embedding.tflite")
     assert r.returncode == 0, r.stderr
     assert "160 ms blocks (the model's default)" in r.stdout and "hop 80 ms" in r.stdout
 
@@ -305,3 +309,140 @@ def test_with_actions_runs_the_hook_in_dry_run(tmp_path):
     assert [json.loads(l[len("stop "):])["keyword"] for l in lines] == ["stop", "stop"]
     r = wakeword("--config", cfg, "--dry-run", MIXED)
     assert len([l for l in out.read_text().splitlines() if l.strip()]) == 2  # no actions without --with-actions
+
+
+# ------------------------------------------------------------------ issue 11: output, flags, names
+
+
+def test_usage_errors_are_one_line_and_exit_2():
+    for args in (("--no-such-flag",), ("--dry-run",), ("--json",), ("--no-probe",), ("--threshold", "high", "--dry-run", MIXED)):
+        r = wakeword(*args, timeout=60)
+        assert r.returncode == 2, (args, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("wakeword: "), (args, r.stderr)
+        assert "see wakeword --help" in r.stderr
+
+
+def test_no_xnnpack_info_line_on_stderr():
+    r = wakeword("--dry-run", MIXED)
+    assert r.returncode == 0 and "XNNPACK" not in r.stderr, r.stderr
+    assert r.stderr == ""
+
+
+def test_a_detection_is_never_reported_past_the_end_of_its_file(stop_clips):
+    """A window that ends in the trailing pad used to be reported there: 1.10 s in a 1.0 s clip."""
+    r = wakeword("--dry-run", *stop_clips, "--json")
+    assert r.returncode == 0, r.stderr
+    found = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(found) >= len(stop_clips) - 1
+    for det in found:
+        duration_s = len(read_wav(det["file"])[0]) / 16000
+        assert 0.0 < det["time_s"] <= duration_s, det
+
+
+def test_the_dry_run_table_stays_aligned_with_long_paths(tmp_path):
+    deep = tmp_path / ("a-rather-long-folder-name-" * 3) / "and-a-long-file-name-for-the-stop-word.wav"
+    deep.parent.mkdir(parents=True)
+    shutil.copy(MIXED, deep)
+    r = wakeword("--dry-run", deep, MIXED)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    header = next(l for l in lines if l.startswith("file"))
+    rows = [l for l in lines if " stop " in l]
+    assert len(rows) == 4
+    column = header.index("time_s") + len("time_s")  # right-aligned: every time ends here
+    for row in rows:
+        path, rest = row[: header.index("time_s") - 1].rstrip(), row
+        assert path in (str(deep), str(MIXED)) and rest[column - 1].isdigit() and rest[column] == " ", (header, row)
+
+
+def test_audio_that_cannot_carry_the_models_band_gets_one_warning(tmp_path):
+    from wakeword.resample import Resampler
+
+    x, rate = read_wav(MIXED)
+    phone = write_wav(tmp_path / "phone.wav", Resampler(rate, 8000).process(x), 8000, "pcm16")
+    r = wakeword("--dry-run", phone, MIXED)
+    assert r.returncode == 0, r.stderr
+    warnings = [l for l in r.stderr.splitlines() if "carries frequencies up to 4 kHz only" in l]
+    assert len(warnings) == 1 and str(phone) in warnings[0] and "7.6 kHz" in warnings[0], r.stderr
+    assert str(MIXED) not in r.stderr  # 16 kHz audio carries the whole band
+
+
+def test_shipped_models_are_found_by_name_from_anywhere(tmp_path):
+    """A relative model.path that names no file there, but a shipped model, finds the shipped one
+    (so /etc/wakeword/config.yaml can say models/stop.tflite or stop-embedding)."""
+    for name in ("stop", "stop.tflite", "models/stop.tflite"):
+        (tmp_path / "c.yaml").write_text(f"model:\n  path: {name}\n")
+        r = wakeword("--config", tmp_path / "c.yaml", "--check-config", "--no-probe", cwd=tmp_path)
+        assert r.returncode == 0, (name, r.stderr)
+        assert f"model: {ROOT / 'models' / 'stop.tflite'} " in r.stdout, r.stdout
+    r = wakeword("--dry-run", MIXED, "--model", "stop", "--json", cwd=tmp_path)
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 2, r.stderr
+    # a file of that name next to the config wins over the shipped model (here a broken one)
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "stop.tflite").write_bytes(b"not a model" * 100)
+    shutil.copy(SHIPPED_MODEL.with_suffix(".json"), tmp_path / "models" / "stop.json")
+    (tmp_path / "c.yaml").write_text("model:\n  path: models/stop.tflite\n")
+    assert_one_line_error(wakeword("--config", tmp_path / "c.yaml", "--check-config", "--no-probe"),
+                          str(tmp_path / "models" / "stop.tflite"), "not a valid TFLite model")
+
+
+def test_no_gpio_runs_without_the_pins(tmp_path):
+    r = wakeword("--config", ROOT / "config.yaml", "--check-config", "--no-probe", "--no-gpio")
+    assert r.returncode == 0, r.stderr
+    assert "led pin None, output pin None" in r.stdout
+
+
+@pytest.mark.parametrize("command, needle", [
+    (["no-such-hook-program-xyz"], "'no-such-hook-program-xyz' is not on PATH"),
+    (["/nonexistent/on-stop"], "/nonexistent/on-stop does not exist"),
+])
+def test_check_config_resolves_the_hooks_program(tmp_path, command, needle):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("actions:\n  hook:\n    command: " + json.dumps(command) + "\n")
+    assert_one_line_error(wakeword("--config", cfg, "--check-config", "--no-probe"), "actions.hook.command", needle)
+
+
+def test_check_config_refuses_a_hook_that_is_not_executable_and_names_a_good_one(tmp_path):
+    hook = tmp_path / "on-stop.sh"
+    hook.write_text("#!/bin/sh\nexit 0\n")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"actions:\n  hook:\n    command: [{str(hook)!r}]\n")
+    assert_one_line_error(wakeword("--config", cfg, "--check-config", "--no-probe"), "is not executable", "chmod +x")
+    hook.chmod(0o755)
+    r = wakeword("--config", cfg, "--check-config", "--no-probe")
+    assert r.returncode == 0 and f"({hook})" in r.stdout, r.stderr
+    cfg.write_text("actions:\n  hook:\n    command: [sh, -c, 'exit 0']\n")
+    r = wakeword("--config", cfg, "--check-config", "--no-probe")
+    assert r.returncode == 0 and "(/" in r.stdout and "sh)" in r.stdout, r.stdout
+
+
+@pytest.mark.live
+def test_check_config_without_no_probe_fails_off_the_pi_on_the_gpio_pin_in_one_line(pulse_server):
+    """On this machine there is no GPIO: the shipped config's LED pin cannot be claimed."""
+    r = wakeword("--config", ROOT / "config.yaml", "--check-config", "--device", "pulse", timeout=60)
+    assert_one_line_error(r, "GPIO17: cannot open the LED pin", "actions.led.pin: null")
+    assert "probe: opened audio device 'pulse'" in r.stdout  # the device was probed first, and it worked
+
+
+@pytest.mark.live
+def test_check_config_probes_the_device_and_claims_the_pins(pulse_server, tmp_path):
+    """The device of the session's private PulseAudio, and gpiozero's mock pins."""
+    mock = {"GPIOZERO_PIN_FACTORY": "mock"}
+    r = wakeword_env(mock, "--config", ROOT / "config.yaml", "--check-config", "--device", "pulse")
+    assert r.returncode == 0, r.stderr
+    # the rate is the server's default (44.1 kHz unless /etc/pulse/daemon.conf says otherwise)
+    assert re.search(r"probe: opened audio device 'pulse' at \d+ Hz in 100 ms blocks; first block after \d+ ms", r.stdout), r.stdout
+    assert "probe: claimed and released GPIO17 (LED)" in r.stdout
+    # a pin the board does not have is a one-line failure...
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("actions:\n  led:\n    pin: GPIO99\n")
+    assert_one_line_error(wakeword_env(mock, "--config", cfg, "--check-config", "--device", "pulse"),
+                          "GPIO99: cannot open the LED pin")
+    # ...that a check made off the target with --no-probe does not look for
+    assert wakeword_env(mock, "--config", cfg, "--check-config", "--no-probe").returncode == 0
+
+
+def wakeword_env(extra_env, *args, timeout=120):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **extra_env}
+    return subprocess.run([sys.executable, "-m", "wakeword", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env=env)

@@ -162,7 +162,7 @@ def test_the_runtime_imports_neither_wyoming_nor_paho_unless_configured():
     code = ("import sys\n"
             "from wakeword.cli import main\n"
             f"assert main(['--dry-run', {str(DATA / 'mixed_stop.wav')!r}, '--json']) == 0\n"
-            f"assert main(['--check-config']) == 0\n"
+            f"assert main(['--check-config', '--no-probe']) == 0\n"
             "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('wyoming', 'paho'))\n"
             "print('LOADED', loaded)\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
@@ -178,13 +178,13 @@ def test_check_config_describes_wyoming_and_mqtt(tmp_path):
     config.write_text("wyoming:\n  uri: tcp://0.0.0.0:10400\n  max_clients: 3\n"
                       "actions:\n  mqtt:\n    host: broker.lan\n    username: pi\n    password_file: mqtt-password\n"
                       "    client_id: kitchen\n")
-    r = wakeword("--config", config, "--check-config")
+    r = wakeword("--config", config, "--check-config", "--no-probe")
     assert r.returncode == 0, r.stderr
     assert "wyoming: tcp://0.0.0.0:10400, at most 3 clients" in r.stdout
     assert "mqtt: broker.lan:1883, no TLS, user pi, topics wakeword/kitchen/..., discovery under homeassistant/" in r.stdout
     assert "s3cret" not in r.stdout + r.stderr
     password.unlink()
-    assert_one_line_error(wakeword("--config", config, "--check-config"),
+    assert_one_line_error(wakeword("--config", config, "--check-config", "--no-probe"),
                           f"actions.mqtt.password_file {password}: cannot read it (No such file or directory)")
 
 
@@ -216,8 +216,9 @@ def test_the_daemon_serves_wyoming_beside_its_microphone_and_stops_it_with_itsel
     config.write_text(f"wyoming:\n  uri: tcp://127.0.0.1:{port}\nactions:\n  led:\n    pin: null\n")
     seen = {}
 
-    def wait_while_a_client_streams(self):
+    def wait_while_a_client_streams(self, **kwargs):
         seen["info"], seen["found"] = asyncio.run(describe_and_stream(f"tcp://{LOOPBACK}:{port}"))
+        return True  # ended: the capture thread finished
 
     monkeypatch.setattr(Daemon, "start", lambda self: None)
     monkeypatch.setattr(Daemon, "wait", wait_while_a_client_streams)

@@ -7,6 +7,8 @@ not installed; the missing-extra tests never skip.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import subprocess
 import sys
@@ -28,6 +30,9 @@ from wakeword.errors import DependencyError, ModelError
 from wakeword.frontends import params_from_dict
 
 SHIPPED_EMBEDDING_MODEL = ROOT / "models" / "stop-embedding.tflite"
+#: Scores may differ by this between block sizes when the feature models' batched calls differ
+#: from single calls within EMBED_BATCH_ATOL (measured: at most 2e-5 for a 1e-4 change).
+SCORE_ATOL_FOR_BATCHED_FEATURES = 1e-4
 
 
 def _extra_installed() -> bool:
@@ -161,29 +166,58 @@ def test_sliding_calls_equal_one_call_per_embedding(params, models, mixed):
     assert models.spans == embedding.EMBED_SPANS  # every size matched single calls: the cheap path is on
     one_each = models.embed(embedding._mel_windows(mel, params))
     assert len(sliding) == len(one_each) > 2 * sum(embedding.EMBED_SPANS)
-    np.testing.assert_array_equal(sliding, one_each)
+    assert_embeddings_equal(models, sliding, one_each)
     every_size = sum(embedding.EMBED_SPANS)  # one call of each size
     frames = params.mel_frames_per_embedding + params.embedding_step_mel_frames * (every_size - 1)
-    np.testing.assert_array_equal(models.embed_frames(mel[3 * 8 : 3 * 8 + frames]), one_each[3 : 3 + every_size])
+    assert_embeddings_equal(models, models.embed_frames(mel[3 * 8 : 3 * 8 + frames]), one_each[3 : 3 + every_size])
     # frames short of a whole embedding give none; the partial tail is not read
     assert models.embed_frames(mel[: params.mel_frames_per_embedding - 1]).shape == (0, 96)
-    np.testing.assert_array_equal(models.embed_frames(mel[: params.mel_frames_per_embedding + 11]), one_each[:2])
+    assert_embeddings_equal(models, models.embed_frames(mel[: params.mel_frames_per_embedding + 11]), one_each[:2])
+
+
+def assert_embeddings_equal(models, got, expected):
+    """Bit for bit where the call sizes' checks measured no difference (x86); within the
+    tolerance that keeps a size otherwise (ARM's kernels differ by about 1e-5)."""
+    if all(d == 0 for d in models.span_max_diff.values()):
+        np.testing.assert_array_equal(got, expected)
+    else:
+        np.testing.assert_allclose(got, expected, rtol=0, atol=embedding.EMBED_BATCH_ATOL)
+
+
+def _offset_span(fresh, span, offset, monkeypatch):
+    """Make `span`-embedding calls differ from single calls by `offset`, as another CPU's might."""
+    real = fresh._embed_span
+
+    def shifted(frames, n):
+        out = real(frames, n)
+        return out + np.float32(offset) if n == span else out
+
+    monkeypatch.setattr(fresh, "_embed_span", shifted)
 
 
 @needs_extra
-def test_a_call_size_that_differs_from_single_calls_is_dropped(params, mixed, monkeypatch):
+def test_a_call_size_that_differs_from_single_calls_beyond_the_tolerance_is_dropped(params, mixed, monkeypatch, caplog):
     fresh = FeatureModels(params)
-    real = fresh._embed_span
-
-    def off_by_a_bit(frames, span):
-        out = real(frames, span)
-        return out + np.float32(1e-6) if span == 4 else out  # what another CPU's kernels might do
-
-    monkeypatch.setattr(fresh, "_embed_span", off_by_a_bit)
+    _offset_span(fresh, 4, 10 * embedding.EMBED_BATCH_ATOL, monkeypatch)
     mel = embedding.mel_frames_of(mixed[:64000], params, fresh)[params.first_mel_frame :]
     got = fresh.embed_frames(mel)
     assert 4 not in fresh.spans and 2 in fresh.spans
+    assert "4-embedding calls differ from single calls by 1.0e-03" in caplog.text
     np.testing.assert_array_equal(got, fresh.embed(embedding._mel_windows(mel, params)))
+
+
+@needs_extra
+def test_a_call_size_within_the_tolerance_is_kept_without_a_warning(params, mixed, monkeypatch, caplog):
+    """ARM's batched calls differ by about 1e-5: the batching (and its CPU saving) must stay."""
+    fresh = FeatureModels(params)
+    _offset_span(fresh, 4, 1e-5, monkeypatch)
+    mel = embedding.mel_frames_of(mixed[:64000], params, fresh)[params.first_mel_frame :]
+    with caplog.at_level(logging.WARNING, logger="wakeword.frontends.embedding"):
+        got = fresh.embed_frames(mel)
+    assert 4 in fresh.spans and 5e-6 < fresh.span_max_diff[4] < embedding.EMBED_BATCH_ATOL  # float32 rounding of +1e-5
+    assert "differ" not in caplog.text
+    np.testing.assert_allclose(got, fresh.embed(embedding._mel_windows(mel, params)), rtol=0,
+                               atol=embedding.EMBED_BATCH_ATOL)
 
 
 @needs_extra
@@ -230,10 +264,14 @@ def test_detector_scores_do_not_depend_on_block_size(mixed):
     ref_ends, ref_scores = results[160000]
     assert len(ref_ends) == complete_embeddings(len(mixed), model.spec.frontend) - 15
     assert np.all(np.diff(ref_ends) == 1280)
+    # the head is called with different batch sizes: allow float32 round-off there only, unless
+    # the feature models' call sizes differ from single calls (within EMBED_BATCH_ATOL, as on
+    # ARM): then scores may move by what that moves them, at most 2e-5 measured; 1e-4 allowed
+    exact_features = all(d == 0 for d in det._stream.models.span_max_diff.values())
+    atol = 1e-6 if exact_features else SCORE_ATOL_FOR_BATCHED_FEATURES
     for block, (e, s) in results.items():
         np.testing.assert_array_equal(e, ref_ends)
-        # the head is called with different batch sizes: allow float32 round-off there only
-        np.testing.assert_allclose(s, ref_scores, rtol=0, atol=1e-6, err_msg=f"block={block}")
+        np.testing.assert_allclose(s, ref_scores, rtol=0, atol=atol, err_msg=f"block={block}")
 
 
 #: The "stop" clips in mixed_stop.wav (start, end) in seconds, from tests/data/README.md.

@@ -1,13 +1,10 @@
 """Tests for wakeword.microphone: device lookup and capture against a fake sounddevice module
 (no sound card here), the device-lookup errors against the real PortAudio, and one capture
-through a PulseAudio null sink.
+through the null sink of the session's own PulseAudio server (tests/pulse.py).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import threading
 import tracemalloc
 from pathlib import Path
@@ -299,38 +296,16 @@ def test_real_portaudio_list_devices_returns_input_dicts():
         assert device["max_input_channels"] > 0 and set(device) >= {"index", "name", "hostapi", "is_default"}
 
 
-def _pulse_null_sink_monitor() -> str | None:
-    """Name of a null sink's monitor source on a reachable PulseAudio server, else None."""
-    if shutil.which("pactl") is None or shutil.which("paplay") is None:
-        return None
-    try:
-        listing = subprocess.run(["pactl", "list", "short", "sources"], capture_output=True, text=True, timeout=5)
-    except subprocess.TimeoutExpired:
-        return None
-    for line in listing.stdout.splitlines():
-        fields = line.split("\t")
-        if len(fields) > 1 and fields[1].endswith(".monitor"):
-            return fields[1]
-    return None
-
-
 @pytest.mark.live
-def test_live_microphone_captures_a_clip_played_into_a_pulse_null_sink(monkeypatch):
-    """Real PortAudio capture: play a clip into a null sink and hear it on the 'pulse' device."""
-    pytest.importorskip("sounddevice")
-    monitor = _pulse_null_sink_monitor()
-    if monitor is None:
-        if os.environ.get("WAKEWORD_REQUIRE_LIVE") == "1":
-            pytest.fail("WAKEWORD_REQUIRE_LIVE=1 but no PulseAudio server with a null sink is running")
-        pytest.skip("no PulseAudio server with a null sink (see tests/integration/test_live.py)")
-    sink = monitor[: -len(".monitor")]
-    # libpulse reads PULSE_SOURCE when PortAudio connects: no change to the server's default.
-    monkeypatch.setenv("PULSE_SOURCE", monitor)
+def test_live_microphone_captures_a_clip_played_into_a_pulse_null_sink(pulse_server):
+    """Real PortAudio capture from this session's own PulseAudio server (tests/pulse.py): play
+    a clip into its null sink and hear it on the 'pulse' device, whose default source is the
+    sink's monitor."""
     with MicrophoneSource("pulse", sample_rate_hz=16000, block_s=0.1) as mic:
         assert mic.active
         # The pulse ALSA plugin can take ~2 s to deliver its first block.
         assert mic.read(WAIT_TIMEOUT_S) is not None
-        player = subprocess.Popen(["paplay", "-d", sink, str(DATA_DIR / "stop_3f170018.wav")])
+        player = pulse_server.play(DATA_DIR / "stop_3f170018.wav", wait=False)
         try:
             loudest = 0.0
             for _ in range(30):  # 3 s of blocks; the clip is 1 s
@@ -341,4 +316,3 @@ def test_live_microphone_captures_a_clip_played_into_a_pulse_null_sink(monkeypat
             player.wait(timeout=WAIT_TIMEOUT_S)
         assert loudest > 0.03  # the clip's loud part, far above the sink's silence
     assert not mic.active
-

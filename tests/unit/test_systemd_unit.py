@@ -116,3 +116,24 @@ def test_sysusers_file_creates_the_user_in_audio_and_gpio(tmp_path):
     groups = {line.split(":")[0]: line.split(":")[3].split(",")
               for line in (tmp_path / "etc" / "group").read_text().splitlines()}
     assert "wakeword" in groups["audio"] and "wakeword" in groups["gpio"]
+
+
+#: The exposure `systemd-analyze security` gives the unit must not rise above this (it is 1.6).
+EXPOSURE_MAX = 2.0
+
+
+@needs_systemd_analyze
+def test_the_units_security_exposure_stays_at_or_below_2(tmp_path):
+    stub = tmp_path / "wakeword"
+    stub.write_text("#!/bin/sh\nexit 0\n")
+    stub.chmod(0o755)
+    copy = tmp_path / "wakeword.service"
+    copy.write_text(UNIT.read_text().replace(f"ExecStart={INSTALLED_EXEC} ", f"ExecStart={stub} "))
+    result = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--no-pager", str(copy)],
+                            capture_output=True, text=True, timeout=VERIFY_TIMEOUT_S)
+    if "--offline" in result.stderr and "unrecognized" in result.stderr:
+        pytest.skip("this systemd-analyze cannot check a unit file offline (needs systemd 250)")
+    lines = [line for line in result.stdout.splitlines() if "Overall exposure level" in line]
+    assert len(lines) == 1, result.stdout + result.stderr
+    exposure = float(lines[0].split(":")[1].split()[0])
+    assert exposure <= EXPOSURE_MAX, lines[0]

@@ -269,6 +269,13 @@ BAD_FILES = {
     "short_fmt": (lambda tp: _riff(b"WAVE" + chunk(b"fmt ", b"\1\0\1\0") + chunk(b"data", b"\0" * 10)), "corrupt"),
     "zero_channels": (lambda tp: _riff(_bad_fmt(tp, channels=0)), "0 channels"),
     "zero_rate": (lambda tp: _riff(_bad_fmt(tp, rate=0)), "0 Hz"),
+    # rates and channel counts a corrupt header may claim: each once sized buffers by the header
+    "rate_10_mhz": (lambda tp: _riff(_bad_fmt(tp, rate=10_000_000)), "10000000 Hz, outside the 1000-384000 Hz"),
+    "rate_4_ghz": (lambda tp: _riff(_bad_fmt(tp, rate=4_000_000_000)), "4000000000 Hz, outside"),
+    "rate_2_to_31": (lambda tp: _riff(_bad_fmt(tp, rate=2**31)), f"{2**31} Hz, outside"),
+    "rate_999_hz": (lambda tp: _riff(_bad_fmt(tp, rate=999)), "999 Hz, outside"),
+    "channels_65535": (lambda tp: _riff(_bad_fmt(tp, channels=65535, block_align=65535)), "65535 channels, more than the 32"),
+    "channels_33": (lambda tp: _riff(_bad_fmt(tp, channels=33, block_align=66)), "33 channels"),
     "alaw": (lambda tp: _riff(_bad_fmt(tp, tag=6, block_align=1, bits=8)), "A-law"),
     "mulaw": (lambda tp: _riff(_bad_fmt(tp, tag=7, block_align=1, bits=8)), "mu-law"),
     "adpcm": (lambda tp: _riff(_bad_fmt(tp, tag=0x11, block_align=256, bits=4)), "ADPCM"),
@@ -325,3 +332,26 @@ def test_write_wav_round_trips_through_the_reader_and_leaves_no_temporary_file(t
     assert (src.sample_rate_hz, src.channels, src.encoding, src.n_frames) == (22050, 2, "pcm16", 1601)
     np.testing.assert_allclose(src.read_all(), x, atol=1 / 32768)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.wav"]
+
+
+@pytest.mark.parametrize("rate_hz, channels", [(1000, 1), (384000, 32)])
+def test_wav_the_edges_of_the_supported_rates_and_channels_are_read(tmp_path, rate_hz, channels):
+    x = reference_signal(500, channels=channels, rate_hz=rate_hz)
+    src = WavFileSource(write_wav(tmp_path / "edge.wav", x, rate_hz=rate_hz))
+    assert (src.sample_rate_hz, src.channels) == (rate_hz, channels)
+    assert src.read_all().shape == (500, channels)
+
+
+def test_wav_read_blocks_are_bounded_in_bytes_whatever_the_header_says(tmp_path):
+    """384 kHz x 32 channels of float64: 10 s would be 983 MB in one block; it is read in
+    blocks of at most MAX_BLOCK_BYTES instead, with the same samples."""
+    from wakeword.wavfile import MAX_BLOCK_BYTES
+
+    frames = 3 * MAX_BLOCK_BYTES // (32 * 8) + 7  # a little over three blocks' worth
+    x = reference_signal(frames, channels=32, rate_hz=384000)
+    path = write_wav(tmp_path / "wide.wav", x, rate_hz=384000, encoding="float64")
+    src = WavFileSource(path, block_s=10.0)
+    assert src.block_frames * 32 * 8 <= MAX_BLOCK_BYTES
+    blocks = list(src.blocks())
+    assert len(blocks) == 4 and all(len(b) == src.block_frames for b in blocks[:-1])
+    np.testing.assert_array_equal(np.concatenate(blocks), x.astype(np.float32))

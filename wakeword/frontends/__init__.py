@@ -38,7 +38,9 @@ class FrontEndParams(Protocol):
     """A front end's parameters: everything needed to turn audio into a model's input window.
 
     frame_end_samples(i) gives, for int array i of exclusive frame indices, one past the last
-    sample that frame i-1 depends on. default_block_ms is the capture block when config.yaml's
+    sample that frame i-1 depends on. band_hz is (lowest, highest) frequency in Hz that the
+    features look at: audio from a source whose Nyquist frequency is below the highest lacks
+    part of what the model was trained on. default_block_ms is the capture block when config.yaml's
     audio.block_ms is null. check_available() raises DependencyError when an optional package the
     front end needs is missing, so --check-config and --dry-run fail before any audio is read.
     """
@@ -59,6 +61,9 @@ class FrontEndParams(Protocol):
 
     @property
     def window_samples(self) -> int: ...
+
+    @property
+    def band_hz(self) -> tuple[float, float]: ...
 
     def frame_end_samples(self, ends: np.ndarray) -> np.ndarray: ...
 

@@ -119,6 +119,11 @@ class MfccParams:
         """Samples spanned by one window of `window_frames` complete frames."""
         return self.frame_len_samples + (self.window_frames - 1) * self.frame_step_samples
 
+    @property
+    def band_hz(self) -> tuple[float, float]:
+        """The mel filterbank's edges: lowfreq_hz to highfreq_hz (or the Nyquist frequency)."""
+        return float(self.lowfreq_hz), float(self.highfreq_hz or self.sample_rate_hz / 2)
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -207,24 +212,57 @@ def frames_to_mfcc(frames: np.ndarray, params: MfccParams) -> np.ndarray:
     return feat.astype(np.float32)
 
 
+def _dct_lifter_matrix(params: MfccParams) -> np.ndarray:
+    """float64 (nfilt, numcep): the orthonormal DCT-II's first numcep rows (as scipy's dct with
+    norm="ortho" computes them) times python_speech_features' sinusoidal lifter, so that
+    log filterbank energies @ this = lifted cepstra in one product."""
+    n, k = params.nfilt, np.arange(params.numcep)
+    basis = np.cos(np.pi * k[None, :] * (2 * np.arange(n)[:, None] + 1) / (2 * n)) * np.sqrt(2.0 / n)
+    basis[:, 0] /= np.sqrt(2.0)
+    lift = 1 + (params.ceplifter / 2.0) * np.sin(np.pi * k / params.ceplifter) if params.ceplifter > 0 else np.ones(len(k))
+    return basis * lift[None, :]
+
+
 class MfccStream:
     """Incremental MFCCs: push samples of any block length, get the frames they complete.
 
     push(float array at params.sample_rate_hz) -> float32 (new_frames, numcep). Every frame
     is computed once; the pre-emphasis filter and the partial frame carry over between
     pushes, so the frames do not depend on how the signal was cut into blocks.
+
+    The steps are python_speech_features' (frames_to_mfcc), with the window, filterbank and
+    DCT-with-lifter matrices made once here rather than looked up or rebuilt on every push:
+    the live daemon pushes ten blocks a second, and per-call overhead was most of its cost.
+    The DCT as a matrix product agrees with scipy's to about 1e-15 (relative).
     """
 
     def __init__(self, params: MfccParams):
         self.params = params
+        self._window = np.asarray(_window(params), dtype=np.float64)
+        self._filterbank_t = np.ascontiguousarray(_filterbank(params).T)  # (nfft/2+1, nfilt)
+        self._dct_lifter = _dct_lifter_matrix(params)
+        self._eps = np.finfo(np.float64).eps
+        self._frame_len, self._step = params.frame_len_samples, params.frame_step_samples
+        self.reset()
+
+    def reset(self) -> None:
         self._prev_sample: float | None = None
         self._pending = np.zeros(0, dtype=np.float64)  # pre-emphasised, not yet framed
         self.frames_emitted = 0
 
-    def reset(self) -> None:
-        self._prev_sample = None
-        self._pending = np.zeros(0, dtype=np.float64)
-        self.frames_emitted = 0
+    def _mfcc(self, frames: np.ndarray) -> np.ndarray:
+        """Pre-emphasised frames, float64 (n, frame_len) -> float32 (n, numcep)."""
+        p = self.params
+        spectrum = np.fft.rfft(frames * self._window, p.nfft)
+        power = np.square(np.abs(spectrum)) / p.nfft  # psf's powspec
+        energy = power.sum(axis=1)
+        energy[energy == 0] = self._eps
+        bands = power @ self._filterbank_t
+        bands[bands == 0] = self._eps
+        out = np.log(bands) @ self._dct_lifter
+        if p.append_energy:
+            out[:, 0] = np.log(energy)
+        return out.astype(np.float32)
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         p = self.params
@@ -236,19 +274,23 @@ class MfccStream:
         x = samples.astype(np.float64)
         if x.size == 0:
             return np.zeros((0, p.numcep), dtype=np.float32)
-        emphasised = np.empty_like(x)
-        emphasised[1:] = x[1:] - p.preemph * x[:-1]
+        pending = np.empty(len(self._pending) + len(x))
+        pending[: len(self._pending)] = self._pending
+        emphasised = pending[len(self._pending) :]
+        np.subtract(x[1:], p.preemph * x[:-1], out=emphasised[1:])
         # The very first sample of a stream passes unchanged, as in python_speech_features.
         emphasised[0] = x[0] if self._prev_sample is None else x[0] - p.preemph * self._prev_sample
         self._prev_sample = float(x[-1])
-        pending = np.concatenate((self._pending, emphasised))
-        n = complete_frames(len(pending), p)
+        n = 0 if len(pending) < self._frame_len else 1 + (len(pending) - self._frame_len) // self._step
         if n == 0:
             self._pending = pending
             return np.zeros((0, p.numcep), dtype=np.float32)
-        step = p.frame_step_samples
-        frames = np.lib.stride_tricks.sliding_window_view(pending, p.frame_len_samples)[::step][:n]
-        out = frames_to_mfcc(frames, p)
+        step = self._step
+        # frame i = pending[i * step : i * step + frame_len], as a view (ndarray's own
+        # constructor: sliding_window_view's checks cost more than the frames themselves here)
+        frames = np.ndarray((n, self._frame_len), np.float64, buffer=pending,
+                            strides=(step * pending.itemsize, pending.itemsize))
+        out = self._mfcc(frames)
         self._pending = pending[n * step :]
         self.frames_emitted += n
         return out

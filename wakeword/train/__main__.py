@@ -56,5 +56,12 @@ def main(argv=None) -> int:
     return mfcc_main(rest)
 
 
+def run() -> None:
+    """The wakeword-train command: main() with TFLite's native stderr noise filtered."""
+    from ..nativelog import run_filtered
+
+    sys.exit(run_filtered(main))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -83,8 +83,11 @@ def configure_tensorflow(seed: int, threads: int):
     import tensorflow as tf
 
     keras.backend.clear_session()
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass  # TensorFlow already ran in this process (a test session): its pools stay as they are
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
     return tf, keras

@@ -111,4 +111,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from ..nativelog import run_filtered
+
+    sys.exit(run_filtered(main))

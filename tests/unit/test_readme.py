@@ -1,0 +1,40 @@
+"""README.md's commands are the ones CI runs: the install paths cannot drift from what is tested."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
+CI = (ROOT / ".ci" / "run").read_text()
+
+
+def sh_blocks(text: str) -> list[str]:
+    return re.findall(r"```sh\n(.*?)```", text, flags=re.S)
+
+
+def test_ci_runs_the_readmes_older_system_install_word_for_word():
+    commands = [line for block in sh_blocks(README) for line in block.splitlines() if "tflite-runtime" in line]
+    assert commands == ['pip install "numpy<2" tflite-runtime python_speech_features scipy sounddevice gpiozero PyYAML '
+                        '&& pip install --no-deps .'], commands
+    assert commands[0] in CI
+
+
+def test_the_readmes_test_command_updates_apt_installs_sox_and_does_not_assume_sudo():
+    command = next(line for block in sh_blocks(README) for line in block.splitlines() if "python -m pytest" in line)
+    assert command.startswith("apt-get update && apt-get install -y ")
+    assert "sudo" not in command
+    # every package the README installs for the tests, CI installs too
+    packages = command.split("apt-get install -y ", 1)[1].split(" && ", 1)[0].split()
+    ci_apt = CI[CI.index("apt-get install"):].split(">/dev/null", 1)[0]
+    assert set(packages) <= set(ci_apt.replace("\\", " ").split()), (packages, ci_apt)
+    assert 'pip install ".[train,test,embedding,wyoming,mqtt]"' in command and '".[train,test,embedding,wyoming,mqtt]"' in CI
+
+
+def test_ci_starts_no_pulseaudio_of_its_own():
+    """The live tests start their own private server; a global one in CI would hide a test that
+    uses the wrong server."""
+    code = "\n".join(line for line in CI.splitlines() if not line.lstrip().startswith("#"))
+    assert "pulseaudio --" not in code and "pactl" not in code
+    assert "WAKEWORD_REQUIRE_LIVE=1" in code
