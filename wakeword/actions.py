@@ -24,7 +24,7 @@ import warnings
 from typing import TextIO
 
 from .errors import ActionError
-from .settings import ActionSettings, HookSettings
+from .settings import ActionSettings, HookSettings, KeywordActions, LedSettings, OutputSettings, pin_label
 from .trigger import Detection
 
 log = logging.getLogger(__name__)
@@ -43,12 +43,7 @@ STAT_NAMES = ("fired", "hook_ok", "hook_failed", "hook_timeout", "hook_skipped_b
 _STOP = object()
 
 
-def _pin_label(pin: int | str) -> str:
-    """GPIO17 for 17; a pin name such as "BOARD11" as given."""
-    return f"GPIO{pin}" if isinstance(pin, int) else str(pin)
-
-
-def resolve_hook(hook: HookSettings, path_env: str | None = None) -> str | None:
+def resolve_hook(hook: HookSettings, path_env: str | None = None, key: str = "actions.hook.command") -> str | None:
     """The executable actions.hook.command would run, as a path; None when there is no hook.
 
     A name without a slash is looked up on PATH (path_env, default $PATH), as the hook's start
@@ -58,7 +53,6 @@ def resolve_hook(hook: HookSettings, path_env: str | None = None) -> str | None:
     if not hook.command:
         return None
     name = hook.command[0]
-    key = "actions.hook.command"
     if os.sep not in name:
         search = os.environ.get("PATH", os.defpath) if path_env is None else path_env
         found = shutil.which(name, path=search)
@@ -74,19 +68,30 @@ def resolve_hook(hook: HookSettings, path_env: str | None = None) -> str | None:
     return os.path.abspath(name)
 
 
-def probe_pins(settings: ActionSettings, pin_factory=None) -> list[str]:
-    """Claim and release every configured GPIO pin, as the daemon's start would claim them.
+def resolve_hooks(settings: ActionSettings) -> dict:
+    """{config key: executable} for the default hook and each keyword's (resolve_hook on each)."""
+    found = {}
+    for prefix, acts in settings.sections():
+        path = resolve_hook(acts.hook, key=f"{prefix}.hook.command")
+        if path is not None:
+            found[f"{prefix}.hook.command"] = path
+    return found
+
+
+def probe_pins(settings: ActionSettings, pin_factory=None, keywords=None) -> list[str]:
+    """Claim and release every GPIO pin the daemon's start would claim (those of `keywords`
+    and the default section; every section's when None).
 
     Returns what was claimed ("GPIO17 (LED)", ...); raises ActionError, naming the pin and the
     key that disables it, for the first pin that cannot be opened.
     """
-    runner = ActionRunner(settings, pin_factory=pin_factory)
+    runner = ActionRunner(settings, pin_factory=pin_factory, keywords=keywords or ())
     try:
         runner._open_outputs()
     finally:
         runner._close_devices()
-    claimed = [(settings.led.pin, "LED"), (settings.output.pin, "output")]
-    return [f"{_pin_label(pin)} ({what})" for pin, what in claimed if pin is not None]
+    roles = settings.pin_roles(keywords)
+    return [f"{label} ({'LED' if role == 'led' else 'output'})" for label, (role, *_) in roles.items()]
 
 
 class ActionRunner:
@@ -94,7 +99,8 @@ class ActionRunner:
 
     pin_factory: a gpiozero pin factory (tests pass MockFactory()); None = gpiozero's default.
     stdout: where the JSON event lines go; None = sys.stdout at construction time.
-    keywords: the models' keywords, for MQTT discovery (one Home Assistant entity each).
+    keywords: the models' keywords, for MQTT discovery (one Home Assistant entity each) and to
+    open only the pins their actions use (every section's pins when empty).
     Use start(), then submit() from the detection thread, then close().
     """
 
@@ -115,8 +121,7 @@ class ActionRunner:
         self._stop = threading.Event()
         self._closed = False
         self._worker: threading.Thread | None = None
-        self._led = None
-        self._output = None
+        self._devices: dict = {}  # pin label -> the open gpiozero device
         self._dropped_logged = 0
         self._stdout_failed = False
 
@@ -220,22 +225,19 @@ class ActionRunner:
     # -- GPIO --------------------------------------------------------------------------------
 
     def _open_outputs(self) -> None:
-        """Open the LED and output pins that are configured; ActionError (nothing left open)
-        for the first that cannot be opened."""
-        led, out = self.settings.led, self.settings.output
-        if led.pin is None and out.pin is None:
+        """Open every pin the keywords' actions use (each once, however many keywords share
+        it); ActionError (nothing left open) for the first that cannot be opened."""
+        roles = self.settings.pin_roles(self._keywords or None)
+        if not roles:
             return
         # imported here so that --dry-run and a config without pins do not pay for gpiozero
         import gpiozero
 
         try:
-            if led.pin is not None:
-                self._led = self._open_device(gpiozero.LED, led.pin, led.active_high, "the LED pin",
-                                              "actions.led.pin: null (or --no-gpio) to run without the LED")
-            if out.pin is not None:
-                self._output = self._open_device(
-                    gpiozero.DigitalOutputDevice, out.pin, out.active_high, "the output pin",
-                    "actions.output.pin: null (or --no-gpio) to run without the output")
+            for label, (role, active_high, key, pin) in roles.items():
+                cls, what = (gpiozero.LED, "the LED pin") if role == "led" else (gpiozero.DigitalOutputDevice, "the output pin")
+                self._devices[label] = self._open_device(
+                    cls, pin, active_high, what, f"{key}: null (or --no-gpio) to run without it")
         except ActionError:
             self._close_devices()
             raise
@@ -253,36 +255,37 @@ class ActionRunner:
                 reasons = [str(exc) or type(exc).__name__]
                 reasons += [str(w.message) for w in caught]
                 raise ActionError(
-                    f"{_pin_label(pin)}: cannot open {what} ({'; '.join(reasons)}); "
+                    f"{pin_label(pin)}: cannot open {what} ({'; '.join(reasons)}); "
                     f"set {disable_hint}"
                 ) from exc
             finally:
                 for w in caught:
                     log.debug("gpiozero: %s", w.message)
 
-    def _fire_led(self) -> None:
-        led = self.settings.led
+    def _fire_led(self, led: LedSettings) -> None:
+        device = self._devices.get(pin_label(led.pin)) if led.pin is not None else None
+        if device is None:
+            return
         if led.mode == "on":
             # blink(n=1) rather than on(): gpiozero's own thread turns it off after on_s, so
             # the worker never waits, and a new detection restarts the timer.
-            self._led.blink(on_time=led.on_s, off_time=0, n=1, background=True)
+            device.blink(on_time=led.on_s, off_time=0, n=1, background=True)
         else:
-            self._led.blink(on_time=led.blink_on_s, off_time=led.blink_off_s,
-                            n=led.blink_count, background=True)
+            device.blink(on_time=led.blink_on_s, off_time=led.blink_off_s, n=led.blink_count, background=True)
 
-    def _fire_output(self) -> None:
-        self._output.blink(on_time=self.settings.output.pulse_s, off_time=0, n=1, background=True)
+    def _fire_output(self, output: OutputSettings) -> None:
+        device = self._devices.get(pin_label(output.pin)) if output.pin is not None else None
+        if device is not None:
+            device.blink(on_time=output.pulse_s, off_time=0, n=1, background=True)
 
     def _close_devices(self) -> None:
-        for name, device in (("LED", self._led), ("output", self._output)):
-            if device is None:
-                continue
+        for label, device in self._devices.items():
             try:
                 device.off()
                 device.close()
             except Exception as exc:
-                log.warning("closing the %s pin failed: %s", name, exc)
-        self._led = self._output = None
+                log.warning("closing %s failed: %s", label, exc)
+        self._devices = {}
 
     # -- worker ------------------------------------------------------------------------------
 
@@ -306,17 +309,16 @@ class ActionRunner:
         wall_time = dt.datetime.fromtimestamp(wall_time_s, dt.timezone.utc).isoformat(timespec="milliseconds")
         with self._lock:
             self._counts["fired"] += 1
+        acts = self.settings.for_keyword(detection.keyword)
         # GPIO first: it is what a person sees, and it cannot block. The event line last: a
         # full stdout pipe must not hold back the hook.
-        for name, device, fire in (("LED", self._led, self._fire_led),
-                                   ("output", self._output, self._fire_output)):
-            if device is not None:
-                try:
-                    fire()
-                except Exception as exc:
-                    log.error("the %s pin failed: %s", name, exc)
-        if self.settings.hook.command:
-            self._start_hook(detection, wall_time)
+        for name, fire, part in (("LED", self._fire_led, acts.led), ("output", self._fire_output, acts.output)):
+            try:
+                fire(part)
+            except Exception as exc:
+                log.error("the %s pin failed: %s", name, exc)
+        if acts.hook.command:
+            self._start_hook(detection, wall_time, acts)
         line = json.dumps({"event": "detection", **detection.to_dict(), "wall_time": wall_time})
         if self._mqtt is not None:
             # before stdout, which can block; publish_detection never does
@@ -364,8 +366,8 @@ class ActionRunner:
 
     # -- hooks -------------------------------------------------------------------------------
 
-    def _start_hook(self, detection: Detection, wall_time: str) -> None:
-        hook = self.settings.hook
+    def _start_hook(self, detection: Detection, wall_time: str, acts: KeywordActions) -> None:
+        hook = acts.hook
         name = hook.command[0]
         with self._lock:
             busy = len(self._hooks) >= hook.max_concurrent
@@ -395,7 +397,7 @@ class ActionRunner:
             log.error("hook %s could not start: %s", name, exc)
             return
         stdin_bytes = (json.dumps(payload) + "\n").encode()
-        reaper = threading.Thread(target=self._reap_hook, args=(proc, stdin_bytes),
+        reaper = threading.Thread(target=self._reap_hook, args=(proc, stdin_bytes, hook.timeout_s),
                                   name=f"wakeword-hook-{proc.pid}", daemon=True)
         with self._lock:
             self._hooks[proc] = reaper
@@ -409,10 +411,9 @@ class ActionRunner:
                 self._changed.notify_all()
             log.error("hook %s killed: cannot start a thread to wait for it (%s)", name, exc)
 
-    def _reap_hook(self, proc: subprocess.Popen, stdin_bytes: bytes) -> None:
+    def _reap_hook(self, proc: subprocess.Popen, stdin_bytes: bytes, timeout_s: float) -> None:
         """Feed the hook its JSON, wait up to timeout_s, kill it on timeout, count the outcome."""
         name = proc.args[0]
-        timeout_s = self.settings.hook.timeout_s
         outcome = "hook_failed"
         try:
             try:

@@ -126,13 +126,10 @@ def _setup_logging(debug: bool, daemon: bool) -> None:
 def _load(args):
     """Config with overrides, and the models set up as the config says (ModelSetup list)."""
     from .config import apply_overrides, load_config
-    from .detector import ModelSetup
-    from .model import load_model
+    from .detector import load_setups
 
     config = apply_overrides(load_config(args.config), _overrides(args))
-    model = load_model(config.model.path, num_threads=config.model.num_threads)
-    model.spec.frontend.check_available()  # a missing [embedding] extra fails before any audio is read
-    return config, [ModelSetup.configured(model, config.trigger, where=config.source)]
+    return config, load_setups(config)
 
 
 def _debug_scores(path_label: str, lead_s: float):
@@ -205,7 +202,7 @@ def check_config(args) -> int:
     (opened at the configured rate and block, until one block arrives) and the GPIO pins
     (claimed and released)."""
     config, setups = _load(args)
-    from .actions import probe_pins, resolve_hook
+    from .actions import probe_pins, resolve_hooks
     from .daemon import capture_block_ms, probe_source
 
     model = setups[0].model
@@ -224,10 +221,14 @@ def check_config(args) -> int:
               + f", hop {t.hop_s * 1000:.0f} ms, smoothing {t.smoothing_windows}, "
               f"patience {t.patience_windows}, refractory {t.refractory_s * 1000:.0f} ms")
     a = config.actions
-    hook = resolve_hook(a.hook)
-    print(f"actions: led pin {a.led.pin}, output pin {a.output.pin}, "
-          f"hook {list(a.hook.command) or 'none'}{f' ({hook})' if hook else ''}, "
-          f"json log {'on' if a.log_json else 'off'}")
+    hooks = resolve_hooks(a)
+    keywords = [kw for s in setups for kw in s.keywords]
+    for prefix, acts in a.sections():
+        hook = hooks.get(f"{prefix}.hook.command")
+        label = "actions" if prefix == "actions" else f"actions for {prefix[len('actions.keywords.'):]}"
+        print(f"{label}: led pin {acts.led.pin}, output pin {acts.output.pin}, "
+              f"hook {list(acts.hook.command) or 'none'}{f' ({hook})' if hook else ''}"
+              + (f", json log {'on' if a.log_json else 'off'}" if prefix == "actions" else ""))
     from .integrations import describe_services
 
     for line in describe_services(config):
@@ -236,7 +237,7 @@ def check_config(args) -> int:
         print("probe: skipped (--no-probe): the audio device and the GPIO pins were not opened")
         return EXIT_OK
     print(f"probe: {probe_source(config, setups)}")
-    pins = probe_pins(a)
+    pins = probe_pins(a, keywords=keywords)
     print(f"probe: claimed and released {', '.join(pins)}" if pins else "probe: no GPIO pins configured")
     return EXIT_OK
 
@@ -257,10 +258,11 @@ def run_daemon(args) -> int:
     from .integrations import start_wyoming_beside
 
     config, setups = _load(args)
-    try:
-        resolve_hook(config.actions.hook)
-    except ActionError as exc:  # the hook may appear later; each detection that misses it is counted
-        log.warning("%s: detections will not run the hook until it exists", exc)
+    for prefix, acts in config.actions.sections():
+        try:
+            resolve_hook(acts.hook, key=f"{prefix}.hook.command")
+        except ActionError as exc:  # the hook may appear later; each detection that misses it is counted
+            log.warning("%s: detections will not run the hook until it exists", exc)
     wyoming = start_wyoming_beside(config)  # None unless wyoming.uri is set; before any pin is opened
     actions = ActionRunner(config.actions, keywords=[kw for s in setups for kw in s.keywords])
     try:

@@ -20,6 +20,7 @@ from .settings import (
     ActionSettings,
     AudioSettings,
     HookSettings,
+    KeywordActions,
     LedSettings,
     ModelSettings,
     MqttSettings,
@@ -34,7 +35,9 @@ from .settings import (
 DEFAULT_MODEL_NAME = "stop.tflite"
 #: The source tree's folder of shipped models, as a relative model.path may name it.
 SHIPPED_MODELS_DIR_NAME = "models"
-SECTIONS = ("audio", "model", "trigger", "actions", "wyoming")
+SECTIONS = ("audio", "model", "models", "trigger", "actions", "wyoming")
+#: The most models one daemon runs (each costs its window scoring on every hop).
+MODELS_MAX = 8
 
 
 def models_dirs() -> list[Path]:
@@ -70,12 +73,20 @@ def _shipped_fallback(path: Path) -> Path | None:
 
 @dataclass(frozen=True)
 class Config:
+    """models: the model section (one), or the models list's entries, in order; every model
+    shares the capture, the resampler and (when their front ends match) the features."""
+
     audio: AudioSettings = field(default_factory=AudioSettings)
-    model: ModelSettings = field(default_factory=lambda: ModelSettings(path=default_model_path()))
+    models: tuple = field(default_factory=lambda: (ModelSettings(path=default_model_path()),))
     trigger: TriggerConfig = field(default_factory=TriggerConfig)
     actions: ActionSettings = field(default_factory=ActionSettings)
     wyoming: WyomingSettings = field(default_factory=WyomingSettings)
     source: str = "defaults"
+
+    @property
+    def model(self) -> ModelSettings:
+        """The first model (the only one, unless config.yaml has a models list)."""
+        return self.models[0]
 
 
 def _mapping(raw, key: str, allowed) -> dict:
@@ -96,13 +107,17 @@ def _build(cls, raw, key: str, **extra):
     return cls(**values, **extra)
 
 
-def _model(raw, base_dir: Path) -> ModelSettings:
-    raw = dict(_mapping(raw, "model", field_names(ModelSettings)))
+def _model(raw, base_dir: Path, key: str = "model") -> ModelSettings:
+    if isinstance(raw, (str, Path)) and key != "model":
+        raw = {"path": raw}  # a models entry may be the path alone
+    raw = dict(_mapping(raw, key, field_names(ModelSettings) - {"key"}))
     path = raw.get("path")
     if path is None:
+        if key != "model":
+            raise ConfigError(f"{key}.path is missing: each entry of models names a .tflite file")
         raw["path"] = default_model_path()
     elif not isinstance(path, (str, Path)) or not str(path).strip():
-        raise ConfigError(f"model.path must be a path to a .tflite file, got {path!r}")
+        raise ConfigError(f"{key}.path must be a path to a .tflite file, got {path!r}")
     else:
         path = Path(path).expanduser()
         # relative to the config file, not to wherever the daemon started; a shipped model's
@@ -111,7 +126,25 @@ def _model(raw, base_dir: Path) -> ModelSettings:
             relative = base_dir / path
             path = relative if relative.exists() else (_shipped_fallback(path) or relative)
         raw["path"] = path
-    return ModelSettings(**raw)
+    return ModelSettings(**raw, key=key)
+
+
+def _models(raw_model, raw_models, base_dir: Path) -> tuple:
+    """The model section, or the models list (not both)."""
+    if raw_models is None:
+        return (_model(raw_model, base_dir),)
+    if raw_model is not None:
+        raise ConfigError("give either model (one model) or models (a list), not both")
+    if not isinstance(raw_models, list) or not raw_models:
+        raise ConfigError("models must be a list of models, each a path or a mapping with path and threshold")
+    if len(raw_models) > MODELS_MAX:
+        raise ConfigError(f"models lists {len(raw_models)} models; at most {MODELS_MAX} run at once")
+    models = tuple(_model(entry, base_dir, f"models[{i}]") for i, entry in enumerate(raw_models))
+    paths = [m.path.with_suffix(".tflite").resolve() for m in models]
+    for i, p in enumerate(paths):
+        if p in paths[:i]:
+            raise ConfigError(f"models[{i}].path names the same model as models[{paths.index(p)}] ({p.name})")
+    return models
 
 
 def _trigger(raw) -> TriggerConfig:
@@ -121,13 +154,42 @@ def _trigger(raw) -> TriggerConfig:
 
 def _actions(raw, base_dir: Path) -> ActionSettings:
     raw = _mapping(raw, "actions", field_names(ActionSettings))
+    led = _build(LedSettings, raw.get("led"), "actions.led")
+    output = _build(OutputSettings, raw.get("output"), "actions.output")
+    hook = _build(HookSettings, raw.get("hook"), "actions.hook")
     return ActionSettings(
-        led=_build(LedSettings, raw.get("led"), "actions.led"),
-        output=_build(OutputSettings, raw.get("output"), "actions.output"),
-        hook=_build(HookSettings, raw.get("hook"), "actions.hook"),
+        led=led, output=output, hook=hook,
         mqtt=_mqtt(raw.get("mqtt"), base_dir),
+        keywords=_keyword_actions(raw.get("keywords"), KeywordActions(led, output, hook)),
         **({"log_json": raw["log_json"]} if "log_json" in raw else {}),
     )
+
+
+def _keyword_actions(raw, default: KeywordActions) -> dict:
+    """actions.keywords: {keyword: {led, output, hook}}; each part given is merged key by key
+    over the default section's (so `output: {pin: 23}` keeps the default pulse_s), each part
+    left out is the default's. `led: {pin: null}` turns the LED off for that keyword."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"actions.keywords must map keywords to their actions, got {type(raw).__name__}")
+    out = {}
+    for kw, section in raw.items():
+        key = f"actions.keywords.{kw}"
+        section = _mapping(section, key, ("led", "output", "hook"))
+        parts = {}
+        for part, cls in (("led", LedSettings), ("output", OutputSettings), ("hook", HookSettings)):
+            base = getattr(default, part)
+            if part not in section:
+                parts[part] = base
+                continue
+            given = _mapping(section[part], f"{key}.{part}", field_names(cls))
+            try:
+                parts[part] = replace(base, **given)
+            except ConfigError as exc:  # the settings name their section as actions.<part>
+                raise ConfigError(str(exc).replace(f"actions.{part}.", f"{key}.{part}.", 1)) from None
+        out[str(kw)] = KeywordActions(**parts)
+    return out
 
 
 def _mqtt(raw, base_dir: Path) -> MqttSettings:
@@ -156,7 +218,7 @@ def config_from_dict(raw, where: str, base_dir: Path) -> Config:
         raw = _mapping(raw, "config", SECTIONS)
         return Config(
             audio=_build(AudioSettings, raw.get("audio"), "audio"),
-            model=_model(raw.get("model"), base_dir),
+            models=_models(raw.get("model"), raw.get("models"), base_dir),
             trigger=_trigger(raw.get("trigger")),
             actions=_actions(raw.get("actions"), base_dir),
             wyoming=_wyoming(raw.get("wyoming")),
@@ -217,12 +279,19 @@ def apply_overrides(config: Config, overrides: dict) -> Config:
         if "audio" in sections:
             config = replace(config, audio=replace(config.audio, **_mapping(sections["audio"], "audio", field_names(AudioSettings))))
         if "model" in sections:
-            merged = {"num_threads": config.model.num_threads, "path": config.model.path, **sections["model"]}
-            config = replace(config, model=_model(merged, Path.cwd()))
+            given = sections["model"]
+            if "path" in given:  # --model: that model alone, instead of the file's list
+                merged = {"num_threads": config.model.num_threads, **given}
+                models = (_model(merged, Path.cwd()),)
+            else:
+                models = tuple(replace(m, **given) for m in config.models)
+            config = replace(config, models=models)
         if "trigger" in sections:
             keys = {k: config.trigger.value(k) for k in TRIGGER_CONFIG_KEYS}
             merged = {"threshold": config.trigger.threshold, **keys, **sections["trigger"]}
             config = replace(config, trigger=_trigger(merged))
+            if "threshold" in sections["trigger"]:  # --threshold: every keyword of every model
+                config = replace(config, models=tuple(replace(m, threshold=None) for m in config.models))
         if "wyoming" in sections:
             values = _mapping(sections["wyoming"], "wyoming", field_names(WyomingSettings))
             config = replace(config, wyoming=replace(config.wyoming, **values))

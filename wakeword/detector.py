@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .errors import ConfigError
-from .model import TfliteModel
+from .model import TfliteModel, load_model
 from .resample import Resampler
 from .settings import INT16_FULL_SCALE, TriggerConfig, TriggerSettings
 from .trigger import Detection, build_trigger
@@ -129,6 +129,48 @@ class ModelSetup:
 
     def with_threshold(self, keyword: str, threshold: float) -> "ModelSetup":
         return replace(self, thresholds={**self.thresholds, keyword: float(threshold)})
+
+
+def load_setups(config) -> list[ModelSetup]:
+    """Every model config.yaml names (config.Config.models), loaded and set up, in order.
+
+    Thresholds: a models entry's own threshold, else trigger.threshold (one number for every
+    keyword, or {keyword: number} over all the models' keywords), else the sidecar's. The
+    trigger section's timing applies to every model. ConfigError, naming config.source, for two
+    models with one keyword, a threshold or actions.keywords section naming a keyword no model
+    has, or a front end whose extra is missing."""
+    where = config.source
+    setups, owner = [], {}
+    shared = config.trigger.threshold
+    for m in config.models:
+        model = load_model(m.path, num_threads=m.num_threads)
+        model.spec.frontend.check_available()  # a missing [embedding] extra fails before any audio is read
+        for kw in model.spec.keywords:
+            if kw in owner:
+                raise ConfigError(f"{where}: {m.key} ({m.path.name}) and {owner[kw]} both detect {kw!r}; "
+                                  "one keyword, one model: drop one of them")
+            owner[kw] = f"{m.key} ({m.path.name})"
+        trigger = config.trigger
+        if isinstance(shared, dict):
+            trigger = replace(trigger, threshold={k: v for k, v in shared.items() if k in model.spec.keywords} or None)
+        if isinstance(m.threshold, dict):
+            for kw in m.threshold:
+                if kw not in model.spec.keywords:
+                    raise ConfigError(f"{where}: {m.key}.threshold.{kw} names a keyword {m.path.name} does not have "
+                                      f"(it has: {', '.join(model.spec.keywords)})")
+        if m.threshold is not None:
+            trigger = replace(trigger, threshold=m.threshold)
+        setups.append(ModelSetup.configured(model, trigger, where=where))
+    if isinstance(shared, dict):
+        for kw in shared:
+            if kw not in owner:
+                raise ConfigError(f"{where}: trigger.threshold.{kw} names a keyword no model has "
+                                  f"(they have: {', '.join(owner)})")
+    try:
+        config.actions.check_keywords(owner)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return setups
 
 
 def to_float_mono(block: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from .config import Config
-from .detector import ModelSetup
+from .detector import ModelSetup, load_setups
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +35,9 @@ def start_wyoming_beside(config: Config):
     must not be shared between the capture thread and the service's thread."""
     if not config.wyoming.enabled:
         return None
-    from .model import load_model
     from .wyoming_server import BackgroundService, WyomingService
 
-    model = load_model(config.model.path, num_threads=config.model.num_threads)
-    setups = [ModelSetup.configured(model, config.trigger, where=config.source)]
+    setups = load_setups(config)
     background = BackgroundService(WyomingService(config.wyoming, setups))
     background.start()
     return background

@@ -172,14 +172,24 @@ class ModelSettings:
 
     path: Path | None = setting(None, kind="any")
     num_threads: int = setting(1, lo=1, hi=4, integer=True)
+    #: this model's thresholds: None (trigger.threshold's, else the sidecar's), a number, or {keyword: number}
+    threshold: float | dict | None = setting(None, kind="any")
+    #: where the settings came from, for messages: "model" or "models[2]"
+    key: str = field(default="model", compare=False)
 
     def __post_init__(self):
         if self.path is not None:
             path = Path(self.path)
             if path.suffix not in (".tflite", ".json"):
-                raise ConfigError(f"model.path must name a .tflite model (or its .json sidecar), got {str(path)!r}")
+                raise ConfigError(f"{self.key}.path must name a .tflite model (or its .json sidecar), got {str(path)!r}")
             object.__setattr__(self, "path", path)
-        check_fields(self, "model")
+        t = self.threshold
+        if isinstance(t, dict):
+            t = {str(k): check_threshold(v, f"{self.key}.threshold.{k}") for k, v in t.items()}
+        elif t is not None:
+            t = check_threshold(t, f"{self.key}.threshold")
+        object.__setattr__(self, "threshold", t)
+        check_fields(self, self.key)
 
 
 # ---------------------------------------------------------------------------------- trigger
@@ -413,19 +423,89 @@ class MqttSettings:
 
 
 @dataclass(frozen=True)
+class KeywordActions:
+    """What one keyword's detection does: its LED, output pin and hook (actions.keywords.<word>;
+    the default section's for a keyword without a section of its own)."""
+
+    led: LedSettings
+    output: OutputSettings
+    hook: HookSettings
+
+
+@dataclass(frozen=True)
 class ActionSettings:
-    """All actions. log_json: one JSON line per detection on stdout (else a log message)."""
+    """All actions. led, output, hook: the default section, for every keyword without its own;
+    keywords: {keyword: KeywordActions} for those with one (config.py merges each over the
+    default). log_json: one JSON line per detection on stdout (else a log message)."""
 
     led: LedSettings = field(default_factory=LedSettings)
     output: OutputSettings = field(default_factory=OutputSettings)
     hook: HookSettings = field(default_factory=HookSettings)
     log_json: bool = setting(True, kind="bool")
     mqtt: MqttSettings = field(default_factory=MqttSettings)
+    keywords: dict = field(default_factory=dict)
 
     def __post_init__(self):
         check_fields(self, "actions")
-        if self.led.pin is not None and self.output.pin is not None and str(self.led.pin) == str(self.output.pin):
-            raise ConfigError(f"actions.output.pin is the same pin as actions.led.pin ({self.led.pin})")
+        for kw, acts in self.keywords.items():
+            if not isinstance(acts, KeywordActions):
+                raise ConfigError(f"actions.keywords.{kw} must be a mapping with led, output and/or hook")
+        self.pin_roles()  # raises for a pin with two roles
+
+    @property
+    def default(self) -> KeywordActions:
+        return KeywordActions(self.led, self.output, self.hook)
+
+    def for_keyword(self, keyword: str) -> KeywordActions:
+        return self.keywords.get(keyword, self.default)
+
+    def sections(self) -> list[tuple[str, KeywordActions]]:
+        """(config key prefix, actions): the default section, then each keyword's."""
+        return [("actions", self.default)] + [(f"actions.keywords.{kw}", a) for kw, a in self.keywords.items()]
+
+    def pin_roles(self, keywords=None) -> dict:
+        """{pin label: (role, active_high, config key, pin)} for every pin the actions use: those of
+        `keywords` (the default section's for those without their own), or all sections' when None. One pin may serve several
+        keywords in one role; ConfigError when it is an LED for one and an output for another,
+        or active-high for one and active-low for another."""
+        sections = self.sections()
+        if keywords is not None:
+            wanted = set(keywords)
+            uses_default = any(kw not in self.keywords for kw in wanted)
+            sections = [(k, a) for k, a in sections
+                        if (k == "actions" and uses_default) or k[len("actions.keywords."):] in wanted]
+        roles: dict = {}
+        for prefix, acts in sections:
+            for role, s in (("led", acts.led), ("output", acts.output)):
+                if s.pin is None:
+                    continue
+                label = pin_label(s.pin)
+                key = f"{prefix}.{role}.pin"
+                if label in roles:
+                    other_role, other_high, other_key, _ = roles[label]
+                    if other_role != role:
+                        raise ConfigError(f"{key} is the same pin as {other_key} ({s.pin}): a pin is either an LED or an output")
+                    if other_high != s.active_high:
+                        raise ConfigError(f"{key} ({s.pin}) is active_high {str(s.active_high).lower()} here and "
+                                          f"{str(other_high).lower()} at {other_key}")
+                    continue
+                roles[label] = (role, s.active_high, key, s.pin)
+        return roles
+
+    def check_keywords(self, known) -> None:
+        """ConfigError for a keyword section that no model has."""
+        known = list(known)
+        for kw in self.keywords:
+            if kw not in known:
+                raise ConfigError(f"actions.keywords.{kw} names a keyword no model has (they have: {', '.join(known)})")
+
+
+def pin_label(pin: int | str) -> str:
+    """GPIO17 for 17 (and for "GPIO17"); another gpiozero pin name such as "BOARD11" as given."""
+    if isinstance(pin, int):
+        return f"GPIO{pin}"
+    text = str(pin).strip()
+    return f"GPIO{int(text)}" if text.isdigit() else text.upper()
 
 
 # ---------------------------------------------------------------------------------- wyoming
