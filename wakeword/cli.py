@@ -38,7 +38,7 @@ class OneLineParser(argparse.ArgumentParser):
     error of this program: the full usage is one `wakeword --help` away."""
 
     def error(self, message):
-        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_USAGE, f"wakeword: {message} (see {self.prog} --help)\n")
 
 
 def _finite(kind):
@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog="wakeword",
         description='On-device wake-word detector: listens for "stop" and drives GPIO pins or hook commands.',
+        epilog="`wakeword record --help`: record takes of your own wake phrase, for `wakeword-train custom`.",
     )
     p.add_argument("--config", type=Path, metavar="FILE", help="config.yaml to use (default: built-in defaults)")
     mode = p.add_mutually_exclusive_group()
@@ -333,7 +334,53 @@ def _release_portaudio_or_exit(status: int) -> None:
         _exit_now(status, f"PortAudio's teardown did not finish within {PORTAUDIO_RELEASE_TIMEOUT_S:.0f} s")
 
 
+def build_record_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(
+        prog="wakeword record",
+        description="Record takes of your own wake phrase from the microphone (through the daemon's capture "
+                    "path), for `wakeword-train custom`.",
+    )
+    p.add_argument("--out", dest="record", type=Path, required=True, metavar="DIR",
+                   help="folder for the takes (created; existing takes are kept, numbering goes on after them)")
+    p.add_argument("--phrase", required=True, metavar="TEXT", help="what to say in each take")
+    p.add_argument("--takes", type=_finite(int), default=20, metavar="N", help="takes to record (default 20)")
+    p.add_argument("--background-s", type=_finite(float), default=0.0, metavar="S",
+                   help="then record S seconds of the room and of other talk, as negatives (default 0: none)")
+    p.add_argument("--speaker", default="", metavar="NAME", help="who is speaking, for the manifest")
+    p.add_argument("--config", type=Path, metavar="FILE", help="config.yaml whose audio section to use")
+    p.add_argument("--device", metavar="NAME|INDEX", help="input device, by index or part of its name")
+    p.add_argument("--sample-rate", type=_finite(int), metavar="HZ", help="capture rate (default: the device's)")
+    p.add_argument("--debug", action="store_true", help="log more (to stderr)")
+    return p
+
+
+def record_main(argv) -> int:
+    """`wakeword record ...`: the guided recording (record.py)."""
+    args = build_record_parser().parse_args(argv)
+    _setup_logging(args.debug, daemon=False)
+    try:
+        from .config import apply_overrides, load_config
+        from .record import run
+
+        found = {}
+        if args.device is not None:
+            found["audio.device"] = int(args.device) if args.device.isdigit() else args.device
+        if args.sample_rate is not None:
+            found["audio.sample_rate_hz"] = args.sample_rate
+        config = apply_overrides(load_config(args.config), found)
+        return run(args, config.audio)
+    except WakewordError as exc:
+        print(f"wakeword: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\nwakeword: stopped; the takes kept so far are in the folder", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "record":
+        return record_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if (args.json or args.with_actions) and not args.dry_run:

@@ -41,6 +41,9 @@ COUNTDOWN_S = 1.5
 #: Speech starts when a frame is this far above the room (dB) for SPEECH_MIN_S, and has ended after
 #: END_SILENCE_S below the lower END_MARGIN_DB.
 START_MARGIN_DB = 12.0
+#: The room is taken to be at least this loud (dB): digital silence (a muted input) would
+#: otherwise put the speech gate at the level of a single bit.
+ROOM_FLOOR_DB = -70.0
 END_MARGIN_DB = 6.0
 SPEECH_MIN_S = 0.05
 END_SILENCE_S = 0.5
@@ -154,7 +157,8 @@ class Recorder:
         """The room's level during the count-down (the median frame, dB)."""
         x = self.read_s(COUNTDOWN_S)
         frames = _frames_db(x, TAKE_RATE_HZ)
-        return float(np.median(frames)) if len(frames) else -90.0
+        level = float(np.median(frames)) if len(frames) else ROOM_FLOOR_DB
+        return max(level, ROOM_FLOOR_DB)
 
 
 def next_index(folder: Path, prefix: str) -> int:
@@ -181,7 +185,11 @@ def _save_manifest(path: Path, data: dict) -> None:
     tmp.replace(path)
 
 
-def record(out: Path, phrase: str, n_takes: int, background_s: float, source, speaker: str = "", say=print,
+def _say(text: str) -> None:
+    print(text, flush=True)  # a prompt must show now, also when stdout is a pipe
+
+
+def record(out: Path, phrase: str, n_takes: int, background_s: float, source, speaker: str = "", say=_say,
            meter=sys.stderr) -> dict:
     """Record into out (created if needed); returns the manifest. `source` is started and owned by the caller."""
     out = Path(out)

@@ -90,3 +90,27 @@ def test_silence_is_refused_with_a_reason_and_a_dead_microphone_is_an_error(tmp_
     assert refuse_reason(np.full(16000, 0.5, np.float32) * np.sign(np.sin(np.arange(16000)))) is None
     assert refuse_reason(np.ones(16000, np.float32)).startswith("clipped")
     assert refuse_reason(0.3 * np.sin(np.arange(5 * 16000, dtype=np.float32))).startswith("too long")
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--phrase", "1234"], "has no letters"),
+    (["--phrase", "stop", "--takes", "0"], "--takes must be at least 1"),
+    (["--phrase", "stop", "--background-s", "nan"], "--background-s"),
+    (["--phrase", "stop", "--device", "no-such-microphone"], "no-such-microphone"),
+    ([], "--phrase"),
+])
+def test_record_command_errors_are_one_line_and_exit_2(tmp_path, args, needle):
+    from tests.integration.test_cli import assert_one_line_error, wakeword
+
+    r = wakeword("record", "--out", tmp_path / "takes", *args, timeout=60)
+    assert_one_line_error(r, needle)
+
+
+def test_record_refuses_an_out_that_is_a_file(tmp_path):
+    from tests.integration.test_cli import assert_one_line_error, wakeword
+
+    precious = tmp_path / "notes.txt"
+    precious.write_text("mine")
+    r = wakeword("record", "--out", precious, "--phrase", "stop", "--device", "no-such-microphone", timeout=60)
+    assert r.returncode == 2 and precious.read_text() == "mine"
+    assert_one_line_error(r)
