@@ -230,6 +230,15 @@ def check_config(args) -> int:
         print(f"{label}: led pin {acts.led.pin}, output pin {acts.output.pin}, "
               f"hook {list(acts.hook.command) or 'none'}{f' ({hook})' if hook else ''}"
               + (f", json log {'on' if a.log_json else 'off'}" if prefix == "actions" else ""))
+    c = config.capture
+    if c.enabled:
+        from .capture import check_folder
+
+        check_folder(c.dir)
+        print(f"capture: {c.dir}: writable; {c.before_s:g} s before and {c.after_s:g} s after each detection, "
+              f"at most {c.max_mb:g} MB")
+    else:
+        print("capture: off")
     from .integrations import describe_services
 
     for line in describe_services(config):
@@ -259,6 +268,12 @@ def run_daemon(args) -> int:
     from .integrations import start_wyoming_beside
 
     config, setups = _load(args)
+    capture = None
+    if config.capture.enabled:  # checked (and the folder made) before any device or pin is opened
+        from .capture import CaptureWriter
+
+        capture = CaptureWriter(config.capture)
+        capture.start()
     for prefix, acts in config.actions.sections():
         try:
             resolve_hook(acts.hook, key=f"{prefix}.hook.command")
@@ -271,8 +286,10 @@ def run_daemon(args) -> int:
     except BaseException:
         if wyoming is not None:
             wyoming.stop()
+        if capture is not None:
+            capture.close()
         raise
-    daemon = Daemon(config, setups, actions)
+    daemon = Daemon(config, setups, actions, capture=capture)
     if wyoming is not None:
         def wyoming_failed(exc):  # a dead service must not go unnoticed: exit 1, systemd restarts us
             daemon.error = exc
@@ -296,6 +313,8 @@ def run_daemon(args) -> int:
         actions.close(timeout_s=ACTIONS_CLOSE_TIMEOUT_S)
         if wyoming is not None:
             wyoming.stop()
+        if capture is not None and ended:  # a stuck capture thread may still hand it captures
+            capture.close()
     s = daemon.stats
     log.info("stopped: %d detection(s), %d window(s), %d overflow(s), %d device loss(es), %d reconnect(s)",
              s.detections, s.windows, s.overflows, s.device_losses, s.reconnects)

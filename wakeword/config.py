@@ -19,6 +19,7 @@ from .errors import ConfigError
 from .settings import (
     ActionSettings,
     AudioSettings,
+    CaptureSettings,
     HookSettings,
     KeywordActions,
     LedSettings,
@@ -35,7 +36,7 @@ from .settings import (
 DEFAULT_MODEL_NAME = "stop.tflite"
 #: The source tree's folder of shipped models, as a relative model.path may name it.
 SHIPPED_MODELS_DIR_NAME = "models"
-SECTIONS = ("audio", "model", "models", "trigger", "actions", "wyoming")
+SECTIONS = ("audio", "model", "models", "trigger", "actions", "capture", "wyoming")
 #: The most models one daemon runs (each costs its window scoring on every hop).
 MODELS_MAX = 8
 
@@ -81,6 +82,7 @@ class Config:
     trigger: TriggerConfig = field(default_factory=TriggerConfig)
     actions: ActionSettings = field(default_factory=ActionSettings)
     wyoming: WyomingSettings = field(default_factory=WyomingSettings)
+    capture: CaptureSettings = field(default_factory=CaptureSettings)
     source: str = "defaults"
 
     @property
@@ -208,6 +210,15 @@ def _wyoming(raw) -> WyomingSettings:
     return WyomingSettings(**raw)
 
 
+def _capture(raw, base_dir: Path) -> CaptureSettings:
+    raw = dict(_mapping(raw, "capture", field_names(CaptureSettings)))
+    folder = raw.get("dir")
+    if isinstance(folder, str) and folder.strip():
+        folder = Path(folder).expanduser()
+        raw["dir"] = folder if folder.is_absolute() else base_dir / folder  # relative to the config file
+    return CaptureSettings(**raw)
+
+
 def config_from_dict(raw, where: str, base_dir: Path) -> Config:
     """Validate a parsed YAML document; raise ConfigError naming `where` and the key."""
     if raw is None:
@@ -222,6 +233,7 @@ def config_from_dict(raw, where: str, base_dir: Path) -> Config:
             trigger=_trigger(raw.get("trigger")),
             actions=_actions(raw.get("actions"), base_dir),
             wyoming=_wyoming(raw.get("wyoming")),
+            capture=_capture(raw.get("capture"), base_dir),
             source=where,
         )
     except ConfigError as exc:

@@ -29,8 +29,9 @@ from typing import Callable, Protocol
 import numpy as np
 
 from .actions import ActionRunner
+from .capture import CaptureTap
 from .config import Config
-from .detector import ModelSetup, Pipeline, band_warning, format_scores
+from .detector import ModelSetup, Pipeline, band_warning, format_scores, to_float_mono
 from .errors import AudioDeviceError
 from .microphone import MicrophoneSource, rescan_devices
 from .notify import SystemdNotifier
@@ -172,8 +173,10 @@ class Daemon:
         notifier: SystemdNotifier | None = None,
         source_factory: SourceFactory | None = None,
         on_detection=None,
+        capture=None,
     ):
         self.config = config
+        self.capture = capture  # a started capture.CaptureWriter, or None
         self.setups = list(setups)
         self.model = self.setups[0].model
         self.actions = actions
@@ -353,6 +356,14 @@ class Daemon:
         pipeline = Pipeline(self.setups, source.sample_rate_hz)
         if log.isEnabledFor(logging.DEBUG):  # --debug: every window's score, as in a dry run
             pipeline.on_scores = self._log_scores
+        tap = CaptureTap(self.capture, source.sample_rate_hz) if self.capture is not None else None
+        try:
+            return self._capture_blocks(source, pipeline, tap)
+        finally:
+            if tap is not None:
+                tap.flush()
+
+    def _capture_blocks(self, source: Source, pipeline: Pipeline, tap) -> str | None:
         stall_s = self.config.audio.stall_timeout_s + FIRST_BLOCK_GRACE_S
         waited_s = 0.0
         poll_s = min(READ_POLL_S, self.config.audio.stall_timeout_s)
@@ -378,8 +389,13 @@ class Daemon:
                 self.stats.ready.set()
                 self.notifier.ready()
                 self.notifier.status(f"listening on {source.device_name}")
+            if tap is not None:
+                block = to_float_mono(block)
+                tap.feed(block)
             for det in pipeline.feed(block):
                 self._fire(det)
+                if tap is not None:
+                    tap.detection(det)
             self.stats.windows = windows_before + pipeline.windows_scored
             if source.overflows != last_overflows:
                 # logged here, never from the PortAudio callback

@@ -508,6 +508,32 @@ def pin_label(pin: int | str) -> str:
     return f"GPIO{int(text)}" if text.isdigit() else text.upper()
 
 
+# ---------------------------------------------------------------------------------- capture
+
+
+@dataclass(frozen=True)
+class CaptureSettings:
+    """Saving the audio around each detection (capture.py); dir None = off. before_s and
+    after_s around the detection's end; the folder's own captures are kept under max_mb (the
+    oldest deleted first; subfolders such as false/ are never touched)."""
+
+    dir: Path | None = setting(None, kind="any")
+    before_s: float = setting(2.0, lo=0.5, hi=10)
+    after_s: float = setting(0.5, lo=0, hi=5)
+    max_mb: float = setting(100.0, lo=1, hi=100000)
+
+    def __post_init__(self):
+        if self.dir is not None:
+            if not isinstance(self.dir, (str, Path)) or not str(self.dir).strip():
+                raise ConfigError(f"capture.dir must be a folder's path or null, got {self.dir!r}")
+            object.__setattr__(self, "dir", Path(self.dir).expanduser())
+        check_fields(self, "capture")
+
+    @property
+    def enabled(self) -> bool:
+        return self.dir is not None
+
+
 # ---------------------------------------------------------------------------------- wyoming
 
 

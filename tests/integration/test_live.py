@@ -173,10 +173,10 @@ class DaemonProcess:
     """`python -m wakeword` on the private server's `pulse` device, with a notify socket; its
     stderr is collected line by line by a thread (so a test can wait for a line)."""
 
-    def __init__(self, tmp_path, notify_path):
+    def __init__(self, tmp_path, notify_path, extra_config: str = ""):
         config = tmp_path / "config.yaml"
         config.write_text("audio: {device: pulse, stall_timeout_s: 1.0, reconnect_interval_s: 0.5}\n"
-                          "actions: {led: {pin: null}}\n")
+                          "actions: {led: {pin: null}}\n" + extra_config)
         env = {**os.environ, "PYTHONPATH": str(ROOT), "NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": str(WATCHDOG_USEC)}
         self.proc = subprocess.Popen([sys.executable, "-m", "wakeword", "--config", str(config)], env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tmp_path)

@@ -162,3 +162,26 @@ def test_a_rerun_of_the_same_recipe_keeps_its_fold_models(tiny_cv, corpus, capsy
 
     assert recipe_of("wakeword-train --folds 5 --no-final --out x") == recipe_of("wakeword-train --folds 5 --out x")
     assert recipe_of("wakeword-train --folds 5 --seed 1") != recipe_of("wakeword-train --folds 5 --seed 2")
+
+
+def test_captured_false_accepts_are_trained_on_as_negatives(corpus, tmp_path):
+    """--false-accepts DIR takes the clips the user moved into DIR/false; the sidecar counts them."""
+    from wakeword.wavfile import write_wav
+
+    captures = tmp_path / "captures"
+    (captures / "false").mkdir(parents=True)
+    rng = np.random.default_rng(9)
+    for i in range(3):
+        write_wav(captures / "false" / f"capture-{i}.wav", 0.1 * rng.standard_normal(40000), 16000)
+    write_wav(captures / "capture-kept.wav", 0.1 * rng.standard_normal(40000), 16000)  # not reviewed: not used
+    prefix = tmp_path / "fa" / "stop"
+    assert train("--data", corpus, "--tiny", "--false-accepts", captures, "--out", prefix,
+                 "--runs", tmp_path / "runs", "--workers", "1") == 0
+    side = json.loads(prefix.with_suffix(".json").read_text())
+    assert side["training"]["data"]["false_accepts"] == 3
+    r = subprocess.run([sys.executable, "-m", "wakeword.train", "--data", str(corpus), "--tiny", "--false-accepts",
+                        str(tmp_path / "fa"), "--out", str(tmp_path / "x" / "stop"), "--runs", str(tmp_path / "runs")],
+                       capture_output=True, text=True, timeout=300)
+    errors = [line for line in r.stderr.splitlines() if line.startswith("wakeword-train")]
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert len(errors) == 1 and "--false-accepts" in errors[0] and "/false" in errors[0], r.stderr

@@ -43,6 +43,8 @@ def add_data_arguments(p: argparse.ArgumentParser, keyword_default: str = "stop"
     p.add_argument("--augment", action="append", metavar="KEY=VALUE", help="override an augmentation setting (JSON value, repeatable)")
     p.add_argument("--perturb", type=int, default=0, metavar="N",
                    help="add N sox variants (pitch/formants and tempo) of every real keyword clip, in its speaker's fold (default 0)")
+    p.add_argument("--false-accepts", type=Path, default=None, metavar="DIR",
+                   help="the daemon's capture.dir: the clips you moved into DIR/false are trained on as hard negatives")
     p.add_argument("--hold-out-source", action="append", default=[], metavar="SOURCE",
                    help="leave every clip of this manifest source out of training (cross-corpus check; repeatable)")
     p.add_argument("--folds", type=int, default=None, metavar="K",

@@ -27,6 +27,7 @@ import numpy as np
 from ..frontends.embedding import EmbeddingParams, installed_openwakeword_version
 from ..settings import TriggerSettings
 from ..sidecar import ModelSpec
+from ..errors import WakewordError
 from .common import add_data_arguments, augment_options, configure_tensorflow
 from .crossval import DEFAULT_EVAL_HOURS
 from .featureset import NEGATIVE, EmbeddingFeaturizer
@@ -206,5 +207,8 @@ def main(argv=None) -> int:
     command_line = f"{PROG} " + " ".join(shlex.quote(a) for a in argv)
     print(f"== {command_line}", flush=True)
     sizes = resolve_sizes(args)
-    trainer = EmbeddingTrainer(args, sizes)
-    return run(trainer, args, settings, command_line, sizes)
+    try:
+        return run(EmbeddingTrainer(args, sizes), args, settings, command_line, sizes)
+    except WakewordError as exc:  # bad data or flags found on the way: one line, exit 2
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2

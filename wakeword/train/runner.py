@@ -87,6 +87,21 @@ def _tts_clips(args, keywords, n_banks: int) -> list[list]:
     return banks
 
 
+def _false_accept_clips(args, n_banks: int) -> list[list]:
+    """The user's captured false activations (capture.dir/false), training only, dealt to banks
+    in turn: extra negatives for every model, never scored (they are not the corpus's)."""
+    banks = [[] for _ in range(n_banks)]
+    if getattr(args, "false_accepts", None) is None:
+        return banks
+    from .custom_data import FALSE_ACCEPT_LABEL, audio_clips
+
+    clips = audio_clips(Path(args.false_accepts) / "false", FALSE_ACCEPT_LABEL, datamod.KIND_COMMAND, "--false-accepts")
+    for i, c in enumerate(clips):
+        banks[i % n_banks].append(c)
+    print(f"false accepts: {len(clips)} captured clip(s) from {args.false_accepts}/false as negatives", flush=True)
+    return banks
+
+
 class MiningPools:
     """pools(round) -> a MiningPool over a fresh remixed negative stream of the training folds'
     audio for each mining round, its windows cut by the daemon's detector; each round's windows
@@ -117,6 +132,7 @@ def run(trainer: Trainer, args, settings, command_line: str, sizes: dict) -> int
     plan = FoldPlan.make(clips, args.folds, args.fold_seed, args.hold_out_source, args.tiny)
     n = plan.n_banks
     tts = _tts_clips(args, trainer.keywords, n)
+    false = _false_accept_clips(args, n)
     rooms = make_rooms(args.seed)
     cache = AudioCache()
     variants = trainer.bank_variants(settings, n)
@@ -124,7 +140,7 @@ def run(trainer: Trainer, args, settings, command_line: str, sizes: dict) -> int
     banks = []
     feature_started = time.monotonic()
     for j in range(n):
-        speech = plan.speech([j]) + tts[j]
+        speech = plan.speech([j]) + tts[j] + false[j]
         if args.perturb:
             from .perturb import perturbed_clips
 
@@ -158,6 +174,7 @@ def run(trainer: Trainer, args, settings, command_line: str, sizes: dict) -> int
             "command": command_line,
             "data": {"root": str(args.data), "plan": plan.record(fold), "windows": {"bank": bank_plan, "trained": int(len(y))},
                      "tts": {"enabled": bool(getattr(args, "tts", False)), "clips": sum(len(t) for t in tts)},
+                     "false_accepts": sum(len(f) for f in false),
                      "perturb_variants": int(args.perturb)},
             "settings": {"seed": args.seed, "fold_seed": seed, "sizes": sizes, "augment": asdict(settings)},
             "figures": {"feature_s": round(feature_s, 1)},
