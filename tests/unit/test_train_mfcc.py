@@ -185,3 +185,30 @@ def test_captured_false_accepts_are_trained_on_as_negatives(corpus, tmp_path):
     errors = [line for line in r.stderr.splitlines() if line.startswith("wakeword-train")]
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert len(errors) == 1 and "--false-accepts" in errors[0] and "/false" in errors[0], r.stderr
+
+
+def test_a_several_keyword_run_is_cross_validated_per_word_and_gets_its_card(corpus, tmp_path):
+    from wakeword.train.commands_cv import main as card_main
+
+    run = tmp_path / "cv" / "commands"
+    assert train("--data", corpus, "--tiny", "--keyword", "go,no", "--folds", "2", "--out", run,
+                 "--runs", tmp_path / "runs", "--workers", "1") == 0
+    results = json.loads((run / "cv.json").read_text())
+    assert results["kind"] == "commands" and results["keywords"] == ["go", "no"]
+    a = results["at_chosen"]
+    assert set(a["frr"]) == {"clean", "snr10db"} and set(a["frr"]["clean"]) == {"go", "no"}
+    for cond, counts in a["confusion"].items():
+        for kw, row in counts.items():  # every trial counted once at least: the word(s) that fired, or (none)
+            trials = a["trials"][cond][kw]
+            assert trials > 0 and sum(row.values()) >= trials
+            assert a["frr"][cond][kw] == pytest.approx(1 - row[kw] / trials)
+    ww = a["wrong_word"]["clean"]
+    wrong = sum(v for kw, row in a["confusion"]["clean"].items() for k, v in row.items() if k not in (kw, "(none)"))
+    assert ww["wrong"] == wrong and ww["detections"] == wrong + sum(row[kw] for kw, row in a["confusion"]["clean"].items())
+    spec = load_sidecar(run / "final.json")
+    assert spec.keywords == ("go", "no") and set(spec.thresholds) == {"go", "no"}
+    assert spec.thresholds == pytest.approx(results["thresholds"]) and spec.trigger.contest_s == pytest.approx(0.3)
+    card, png = tmp_path / "card.md", tmp_path / "confusion.png"
+    assert card_main(["--run", str(run), "--card", str(card), "--confusion", str(png), "--model", str(run / "final.tflite")]) == 0
+    text = card.read_text()
+    assert "| go |" in text and "FA in streams" in text and png.read_bytes()[:4] == b"\x89PNG"

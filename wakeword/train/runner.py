@@ -202,6 +202,8 @@ def run(trainer: Trainer, args, settings, command_line: str, sizes: dict) -> int
     keyword = trainer.keywords[0]
     eval_clips = datamod.load_corpus(args.data, trainer.keywords)
     eval_plan = FoldPlan.make(eval_clips, args.folds, args.fold_seed, args.hold_out_source, args.tiny)
+    if len(trainer.keywords) > 1:
+        return _commands_cv(trainer, args, eval_plan, run_dir, sizes, command_line, train, started)
     results = cross_validate({run_dir.name: run_dir}, eval_plan, keyword, seed=0, hours=sizes["eval_hours"],
                              cache_dir=Path(args.runs) / "eval-cache", extra_sources=args.hold_out_source, all_clips=eval_clips)
     results["command"] = command_line
@@ -217,6 +219,29 @@ def run(trainer: Trainer, args, settings, command_line: str, sizes: dict) -> int
         cv_record = {"crossval": {"results": str(run_dir / CV_RESULTS), "threshold_choice": entry["threshold_choice"],
                                   "trigger": entry["trigger"], "at_chosen": {k: point[k] for k in ("frr", "fa_per_hour", "fa_count", "hours")}}}
         path = train(None, run_dir / "final", thresholds, trigger, cv_record)
+        print(f"wrote {path}")
+    print(f"total {time.monotonic() - started:.0f} s")
+    return 0
+
+
+def _commands_cv(trainer, args, eval_plan, run_dir: Path, sizes, command_line, train, started) -> int:
+    """Several keywords: commands_cv's per-word thresholds and figures, then the final model."""
+    from .commands_cv import cross_validate_commands
+
+    results = cross_validate_commands(run_dir, eval_plan, trainer.keywords, seed=0, hours=sizes["eval_hours"],
+                                      cache_dir=Path(args.runs) / "eval-cache")
+    results["command"] = command_line
+    (run_dir / CV_RESULTS).write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    a = results["at_chosen"]
+    print(f"cross-validated ({args.folds} folds): trigger {results['trigger']}; per word FRR clean "
+          + ", ".join(f"{kw} {100 * v:.0f} %" for kw, v in a["frr"]["clean"].items())
+          + f"; {a['fa_per_hour']:.2f} FA/h all words; wrong word {100 * a['wrong_word']['clean']['share']:.1f} %", flush=True)
+    if args.final:
+        trigger = TriggerSettings(**results["trigger"])
+        cv_record = {"crossval": {"results": str(run_dir / CV_RESULTS), "thresholds": results["thresholds"],
+                                  "trigger": results["trigger"],
+                                  "at_chosen": {k: a[k] for k in ("frr", "fa_per_hour", "fa_count", "hours", "wrong_word")}}}
+        path = train(None, run_dir / "final", results["thresholds"], trigger, cv_record)
         print(f"wrote {path}")
     print(f"total {time.monotonic() - started:.0f} s")
     return 0
