@@ -10,6 +10,7 @@ from wakeword.errors import ConfigError
 from wakeword.settings import (
     ActionSettings,
     AudioSettings,
+    CaptureSettings,
     HookSettings,
     LedSettings,
     ModelSettings,
@@ -31,6 +32,7 @@ SECTIONS = [
     (HookSettings, "actions.hook"),
     (MqttSettings, "actions.mqtt"),
     (WyomingSettings, "wyoming"),
+    (CaptureSettings, "capture"),
 ]
 
 
