@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -97,3 +98,14 @@ def pulse_server():
             rescan_devices()  # forget the server that is gone
         except Exception:  # noqa: BLE001 - PortAudio may be absent; nothing to forget then
             pass
+
+
+@pytest.fixture
+def notify_socket(tmp_path):
+    """(socket, path): an AF_UNIX datagram socket standing in for systemd's NOTIFY_SOCKET."""
+    path = str(tmp_path / "notify")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(60.0)  # a child's start (imports, model) on a loaded machine
+    yield sock, path
+    sock.close()

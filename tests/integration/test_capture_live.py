@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import DATA
-from tests.integration.test_live import DaemonProcess, notify_socket, wait_for  # noqa: F401 - a fixture
+from tests.integration.test_live import DaemonProcess, wait_for
 from wakeword.capture import INDEX_NAME
 from wakeword.wavfile import WavFileSource
 

@@ -51,15 +51,6 @@ def wait_for(predicate, timeout_s=EVENT_TIMEOUT_S, what="condition"):
     raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
-@pytest.fixture
-def notify_socket(tmp_path):
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(tmp_path / "notify"))
-    sock.settimeout(EVENT_TIMEOUT_S)
-    yield sock, str(tmp_path / "notify")
-    sock.close()
-
-
 def test_daemon_detects_a_played_stop_fires_actions_and_survives_losing_the_device(pulse_server, tmp_path, notify_socket):
     from gpiozero.pins.mock import MockFactory
 

@@ -394,16 +394,6 @@ def run_daemon_process(tmp_path, faults: str, notify_path: str):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
 
 
-@pytest.fixture
-def notify_socket(tmp_path):
-    path = str(tmp_path / "notify")
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(path)
-    sock.settimeout(60.0)  # the child's start (imports, model) on a loaded machine
-    yield sock, path
-    sock.close()
-
-
 def sigterm_when_ready(proc, sock):
     """Wait for READY=1, SIGTERM the process, and return (seconds until it exited, messages)."""
     seen = []

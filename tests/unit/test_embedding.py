@@ -7,7 +7,6 @@ not installed; the missing-extra tests never skip.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import subprocess

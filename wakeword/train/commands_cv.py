@@ -23,6 +23,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from ..errors import ConfigError, WakewordError
 from ..settings import TriggerSettings
 from .common import FoldPlan
 from .crossval import DEFAULT_CACHE_DIR, DEFAULT_EVAL_HOURS, build_fold_sets, load_fold_model, score_fold
-from .evalsets import CONDITION_CLEAN, DEFAULT_PLACEMENTS, snr_name
+from .evalsets import CONDITION_CLEAN, DEFAULT_PLACEMENTS
 from .scoring import first_hit_s, replay
 from .thresholds import THRESHOLD_GRID, TRIGGER_GRID, choose_threshold_from_curve, pooled_fa, pooled_frr
 
@@ -200,7 +201,7 @@ def _cond_name(cond: str) -> str:
 
 
 def _pct(x: float) -> str:
-    return "n/a" if x != x else f"{100 * x:.1f} %"
+    return "n/a" if math.isnan(x) else f"{100 * x:.1f} %"
 
 
 def card_text(results: dict, png_rel: str | None, model: Path | None = None) -> str:
@@ -254,7 +255,7 @@ def card_text(results: dict, png_rel: str | None, model: Path | None = None) -> 
         lines += [f"![confusion matrix]({png_rel})", ""]
     cols = [*kws, NONE]
     counts = a["confusion"][conds[0]]
-    lines += ["| said \ fired | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    lines += ["| said / fired | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
     for kw in kws:
         lines.append(f"| {kw} | " + " | ".join(str(counts[kw][c]) for c in cols) + " |")
     tg = results["targets"]
