@@ -107,6 +107,32 @@ def test_a_tiny_custom_run_writes_a_model_the_runtime_runs_and_the_report_reads(
     assert "threshold:" in rep.stdout and "FRR clean" in rep.stdout and (tmp_path / "det.png").stat().st_size > 1000
 
 
+@pytest.mark.train
+def test_synthetic_voices_are_fitted_only_when_the_takes_alone_miss_a_held_out_take(tmp_path):
+    """espeak-ng's voices (real synthesis): the second fit happens exactly when it could win."""
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("openwakeword")
+    import shutil
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    folder = tmp_path / "takes"
+    folder.mkdir()
+    for i in range(8):
+        sf.write(folder / f"t{i}.wav", phrase(i), RATE)
+    out = tmp_path / "hello.tflite"
+    r = custom("--phrase", "hello there", "--positives", folder, "--out", out, "--tiny", "--tts-engines", "espeak-ng",
+               "--tts-cache", tmp_path / "tts", "--workers", "1")
+    assert r.returncode == 0, r.stderr[-3000:]
+    tts = json.loads(out.with_suffix(".json").read_text())["training"]["tts"]
+    assert tts["tried"] and tts["voices"] > 0
+    frr = tts["held_out_frr"]
+    if frr["takes"] == 0.0:
+        assert tts["fitted"] == ["takes"] and not tts["kept"] and "takes+tts: not fitted" in r.stdout
+    else:
+        assert tts["fitted"] == ["takes", "takes+tts"] and tts["kept"] == (frr["takes+tts"] < frr["takes"])
+
+
 def test_report_without_negatives_needs_a_speech_embedding_model(tmp_path):
     from tests.conftest import SHIPPED_MODEL
 

@@ -144,17 +144,26 @@ def train_custom(args, keyword: str, takes, command: str) -> Path:
     n_pos, n_neg = max(8, int(c.POSITIVE_WINDOWS * scale)), max(8, int(c.NEGATIVE_WINDOWS * scale))
     X, y = c.make_windows(positives + others + background, keyword, featurizer, n_pos, n_neg, args.seed, args.workers,
                           bool(background), bool(others))
-    variants = {"takes": (X, y)}
-    if tts_pos:
-        Xt, yt = c.make_windows(tts_pos + others + background, keyword, featurizer, max(8, int(c.TTS_WINDOWS * scale)), 0,
-                                args.seed + 1, args.workers, bool(background), bool(others))
-        variants["takes+tts"] = (np.concatenate((X, Xt)), np.concatenate((y, yt)))
     feature_s = time.monotonic() - started
     trials = trial_set(held_takes, args.seed)
     _, keras = configure_tensorflow(args.seed, args.threads)
     epochs = (1, 1, 1) if args.tiny else (c.EPOCHS, c.FINETUNE_EPOCHS, c.MINING_ROUNDS)
     results = {}
-    for name, (Xv, yv) in variants.items():
+
+    def variants():
+        yield "takes", X, y
+        if not tts_pos:
+            return
+        if results["takes"][4]["frr"] == 0.0:
+            # a tie keeps the simpler model, so the voices could not be kept: skip their windows and fit
+            print("  takes+tts: not fitted (the takes alone miss no held-out take; a tie keeps the simpler model)",
+                  flush=True)
+            return
+        Xt, yt = c.make_windows(tts_pos + others + background, keyword, featurizer, max(8, int(c.TTS_WINDOWS * scale)), 0,
+                                args.seed + 1, args.workers, bool(background), bool(others))
+        yield "takes+tts", np.concatenate((X, Xt)), np.concatenate((y, yt))
+
+    for name, Xv, yv in variants():
         X_all = np.concatenate((Xv, X_bank))
         t_all = np.concatenate(((yv == 0).astype(np.float32), np.zeros(len(X_bank), np.float32)))
         flat = X_all.reshape(-1, params.feature_dim).astype(np.float64)
@@ -178,7 +187,7 @@ def train_custom(args, keyword: str, takes, command: str) -> Path:
         "negatives": {"bank": bank.info.get("command"), "bank_windows": int(n_bank), "near_misses": len(near),
                       "false_accepts": len(false), "background_files": len(background)},
         "tts": {"tried": bool(tts_pos), "voices": len(tts_pos), "kept": best == "takes+tts",
-                "held_out_frr": {k: v[4]["frr"] for k, v in results.items()}},
+                "fitted": sorted(results), "held_out_frr": {k: v[4]["frr"] for k, v in results.items()}},
         "figures": {"threshold": {**verdict["choice"].to_dict(), "value": verdict["choice"].threshold},
                     "held_out_frr": verdict["frr"], "params": int(model.count_params()), "macs_per_window": macs_per_window(model),
                     "losses": losses, "feature_s": round(feature_s, 1), "total_s": round(time.monotonic() - started, 1)},

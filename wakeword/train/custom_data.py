@@ -10,9 +10,9 @@ The steps of `wakeword-train custom`:
    of synthetic near-misses of the phrase (its parts, and words that share its sounds), the
    user's background recording, and the false activations moved into a capture's `false/` folder.
 3. Two heads (a dense and a conv head, logits averaged) are fitted, then fine-tuned on the
-   bank's highest-scoring windows. With text-to-speech installed they are fitted twice, with and
-   without synthetic voices saying the phrase, and the voices are kept only if they detect more
-   held-out takes at the chosen threshold.
+   bank's highest-scoring windows. With text-to-speech installed, unless the takes alone already
+   detect every held-out take, they are fitted again with synthetic voices saying the phrase
+   added, and the voices are kept only if they detect more held-out takes at the chosen threshold.
 4. The threshold: the lowest with no false accept (<= 0.5 FA/h) in the part of the bank kept out
    of training and in the background recording, raised by the usual margin while it still
    detects the held-out takes. `wakeword-train report` measures a model on your own audio.
