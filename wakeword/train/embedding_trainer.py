@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shlex
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -27,13 +25,12 @@ import numpy as np
 from ..frontends.embedding import EmbeddingParams, installed_openwakeword_version
 from ..settings import TriggerSettings
 from ..sidecar import ModelSpec
-from ..errors import WakewordError
-from .common import add_data_arguments, augment_options, configure_tensorflow
+from .common import add_data_arguments, configure_tensorflow
 from .crossval import DEFAULT_EVAL_HOURS
 from .featureset import NEGATIVE, EmbeddingFeaturizer
 from .fitting import fit, keras_predictor
 from .models import HEADS, average_logits, build_head, macs_per_window
-from .runner import keywords_and_labels, run
+from .runner import keywords_and_labels, main_with
 from .tts import DEFAULT_ENGINES
 
 log = logging.getLogger(__name__)
@@ -192,23 +189,4 @@ class EmbeddingTrainer:
 
 
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parse_args(argv)
-    settings = augment_options(args, PROG)
-    if settings is None:
-        return 2
-    if args.head_seeds < 1:
-        print(f"{PROG}: --head-seeds must be at least 1, not {args.head_seeds}", file=sys.stderr)
-        return 2
-    if args.folds is not None and args.folds < 2:
-        print(f"{PROG}: --folds must be at least 2, not {args.folds}", file=sys.stderr)
-        return 2
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    command_line = f"{PROG} " + " ".join(shlex.quote(a) for a in argv)
-    print(f"== {command_line}", flush=True)
-    sizes = resolve_sizes(args)
-    try:
-        return run(EmbeddingTrainer(args, sizes), args, settings, command_line, sizes)
-    except WakewordError as exc:  # bad data or flags found on the way: one line, exit 2
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return 2
+    return main_with(PROG, argv, parse_args, resolve_sizes, EmbeddingTrainer, {"--head-seeds": "head_seeds"})

@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import logging
 import platform
-import shlex
-import sys
 import time
 from pathlib import Path
 
@@ -26,14 +24,13 @@ import numpy as np
 
 from ..settings import TriggerSettings
 from ..sidecar import ModelSpec
-from ..errors import WakewordError
-from .common import add_data_arguments, augment_options, configure_tensorflow
+from .common import add_data_arguments, configure_tensorflow
 from .crossval import DEFAULT_EVAL_HOURS
 from .examples import UNKNOWN_LABEL
 from .featureset import NEGATIVE, MfccFeaturizer, normalisation
 from .fitting import fit, keras_predictor
 from .models import ARCHITECTURES, ensemble_models, logit_model, macs_per_window
-from .runner import keywords_and_labels, run
+from .runner import keywords_and_labels, main_with
 from .tts import DEFAULT_ENGINES
 
 log = logging.getLogger(__name__)
@@ -203,23 +200,4 @@ def ms_per_window(model_path: Path, arch, n: int = 2000) -> dict:
 
 
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parse_args(argv)
-    settings = augment_options(args, PROG)
-    if settings is None:
-        return 2
-    if args.ensemble < 1:
-        print(f"{PROG}: --ensemble must be at least 1, not {args.ensemble}", file=sys.stderr)
-        return 2
-    if args.folds is not None and args.folds < 2:
-        print(f"{PROG}: --folds must be at least 2, not {args.folds}", file=sys.stderr)
-        return 2
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    command_line = f"{PROG} " + " ".join(shlex.quote(a) for a in argv)
-    print(f"== {command_line}", flush=True)
-    sizes = resolve_sizes(args)
-    try:
-        return run(MfccTrainer(args, sizes), args, settings, command_line, sizes)
-    except WakewordError as exc:  # bad data or flags found on the way: one line, exit 2
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return 2
+    return main_with(PROG, argv, parse_args, resolve_sizes, MfccTrainer, {"--ensemble": "ensemble"})

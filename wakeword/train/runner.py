@@ -19,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shlex
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -123,6 +125,33 @@ class MiningPools:
             print(f"  mining stream {round_index}: {len(self._windows[round_index])} windows of {stream.hours:.2f} h "
                   f"in {time.monotonic() - started:.0f} s", flush=True)
         return MiningPool(self._windows[round_index])
+
+
+def main_with(prog: str, argv, parse_args, resolve_sizes, make_trainer, at_least_one: dict[str, str]) -> int:
+    """A trainer's command line: parse, check, print the command, run; bad input is one line and exit 2.
+    at_least_one maps a flag to its attribute on the parsed arguments (--ensemble -> ensemble)."""
+    from ..errors import WakewordError
+    from .common import augment_options
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    settings = augment_options(args, prog)
+    if settings is None:
+        return 2
+    for flag, attr in {**at_least_one, "--folds": "folds"}.items():
+        value = getattr(args, attr)
+        if value is not None and value < (2 if flag == "--folds" else 1):
+            print(f"{prog}: {flag} must be at least {2 if flag == '--folds' else 1}, not {value}", file=sys.stderr)
+            return 2
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    command_line = f"{prog} " + " ".join(shlex.quote(a) for a in argv)
+    print(f"== {command_line}", flush=True)
+    sizes = resolve_sizes(args)
+    try:
+        return run(make_trainer(args, sizes), args, settings, command_line, sizes)
+    except WakewordError as exc:  # bad data or flags found on the way: one line, exit 2
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
 
 
 def run(trainer: Trainer, args, settings, command_line: str, sizes: dict) -> int:
