@@ -128,7 +128,7 @@ def test_ship_copies_a_model_under_a_new_name_and_points_its_sidecar_at_it(tiny_
     assert train("ship", run / "final.tflite", tmp_path / "stop.tflite") == 0
     assert (tmp_path / "stop.tflite").read_bytes() == (run / "final.tflite").read_bytes()
     spec = load_sidecar(tmp_path / "stop.json")
-    assert spec.model_file == "stop.tflite" and load_model(tmp_path / "stop.tflite").spec == spec
+    assert spec.model_file == "stop.tflite" and spec.name == "stop" and load_model(tmp_path / "stop.tflite").spec == spec
     assert train("ship", run / "final.tflite", run / "final.tflite") == 2
 
 

@@ -109,7 +109,7 @@ def write_model(
 
 def ship(model_path: Path, dest: Path) -> tuple[Path, Path]:
     """Copy a trained model and its sidecar to dest (a .tflite path), setting the sidecar's
-    model_file to the new name; refuses to overwrite the source."""
+    model_file and name to the new ones; refuses to overwrite the source."""
     import dataclasses
     import shutil
 
@@ -121,5 +121,5 @@ def ship(model_path: Path, dest: Path) -> tuple[Path, Path]:
     spec = load_sidecar(sidecar_path_for(model_path))
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(model_path, dest)
-    save_sidecar(dataclasses.replace(spec, model_file=dest.name), sidecar_path_for(dest))
+    save_sidecar(dataclasses.replace(spec, model_file=dest.name, name=dest.stem), sidecar_path_for(dest))
     return dest, sidecar_path_for(dest)
