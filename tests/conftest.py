@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
 
 import numpy as np
@@ -109,3 +110,15 @@ def notify_socket(tmp_path):
     sock.settimeout(60.0)  # a child's start (imports, model) on a loaded machine
     yield sock, path
     sock.close()
+
+
+def notify_messages(sock, within_s: float) -> list[str]:
+    """Every datagram that arrives on a notify_socket within within_s seconds."""
+    found, deadline = [], time.monotonic() + within_s
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            found.append(sock.recv(4096).decode())
+        except socket.timeout:
+            break
+    return found

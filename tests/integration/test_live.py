@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,7 +24,7 @@ from dataclasses import replace
 
 import pytest
 
-from tests.conftest import DATA, ROOT, SHIPPED_MODEL
+from tests.conftest import DATA, ROOT, SHIPPED_MODEL, notify_messages
 
 pytestmark = pytest.mark.live
 
@@ -205,22 +204,13 @@ class DaemonProcess:
             self.proc.wait()
 
 
-def receive(sock, within_s) -> list[str]:
-    found, deadline = [], time.monotonic() + within_s
-    while (left := deadline - time.monotonic()) > 0:
-        sock.settimeout(left)
-        try:
-            found.append(sock.recv(4096).decode())
-        except socket.timeout:
-            break
-    return found
 
 
 def wait_for_message(sock, text, what) -> list[str]:
     seen, deadline = [], time.monotonic() + EVENT_TIMEOUT_S
     while not any(text in m for m in seen):
         assert time.monotonic() < deadline, f"timed out waiting for {what}: {seen[-5:]}"
-        seen += receive(sock, 0.5)
+        seen += notify_messages(sock, 0.5)
     return seen
 
 
@@ -235,7 +225,7 @@ def test_sigterm_ends_the_daemon_within_10s_while_the_sound_server_is_frozen(pul
             elapsed_s = daemon.sigterm_and_time_exit()
         finally:
             pulse_server.resume()
-        seen = receive(sock, 0.5)
+        seen = notify_messages(sock, 0.5)
     finally:
         daemon.kill()
     print(f"\nshutdown with a SIGSTOPped PulseAudio: exited {elapsed_s:.2f} s after SIGTERM")
@@ -254,17 +244,17 @@ def test_a_frozen_sound_server_stops_the_watchdog_pings_and_the_daemon_recovers_
     daemon = DaemonProcess(tmp_path, path)
     try:
         wait_for_message(sock, "READY=1", "READY=1")
-        assert receive(sock, QUIET_S).count("WATCHDOG=1") >= 2, "no pings while audio flows"
+        assert notify_messages(sock, QUIET_S).count("WATCHDOG=1") >= 2, "no pings while audio flows"
         pulse_server.pause()
         try:
             daemon.wait_for_line("audio device lost (no audio for 1.0 s)", "the loss to be logged")
             # the capture thread is now inside PortAudio, which waits for the frozen server
-            receive(sock, 0.6)  # a ping sent just before it went in may still be in flight
-            assert "WATCHDOG=1" not in receive(sock, QUIET_S), "the watchdog was fed by a stuck daemon"
+            notify_messages(sock, 0.6)  # a ping sent just before it went in may still be in flight
+            assert "WATCHDOG=1" not in notify_messages(sock, QUIET_S), "the watchdog was fed by a stuck daemon"
         finally:
             pulse_server.resume()
         daemon.wait_for_line("audio device back", "the daemon to reconnect once the server resumed")
-        assert "WATCHDOG=1" in receive(sock, QUIET_S), "the pings did not resume"
+        assert "WATCHDOG=1" in notify_messages(sock, QUIET_S), "the pings did not resume"
         elapsed_s = daemon.sigterm_and_time_exit()
     finally:
         pulse_server.resume()

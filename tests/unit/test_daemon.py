@@ -22,7 +22,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, notify_messages
 from wakeword.config import Config
 from wakeword.daemon import Daemon, probe_source
 from wakeword.detector import ModelSetup
@@ -142,16 +142,6 @@ def notify(tmp_path):
     sock.close()
 
 
-def messages(sock, within_s):
-    """Every datagram that arrives within within_s seconds."""
-    found, deadline = [], time.monotonic() + within_s
-    while (left := deadline - time.monotonic()) > 0:
-        sock.settimeout(left)
-        try:
-            found.append(sock.recv(4096).decode())
-        except socket.timeout:
-            break
-    return found
 
 
 def wait_for(predicate, what, timeout_s=EVENT_TIMEOUT_S):
@@ -218,16 +208,16 @@ def test_watchdog_pings_while_audio_flows_and_stop_while_a_read_blocks(config, s
     daemon.start()
     feeder = Feeder(source)
     try:
-        flowing = messages(sock, QUIET_S)
+        flowing = notify_messages(sock, QUIET_S)
         assert "READY=1" in flowing and flowing.count("WATCHDOG=1") >= 3, flowing
         # the next read never returns: the capture thread is wedged, so systemd must restart us
         source.read_gate = threading.Event()
         source.in_read.clear()
         assert source.in_read.wait(EVENT_TIMEOUT_S)
-        messages(sock, 0.1)  # a ping sent just before the read began may still be in flight
-        assert "WATCHDOG=1" not in messages(sock, QUIET_S)
+        notify_messages(sock, 0.1)  # a ping sent just before the read began may still be in flight
+        assert "WATCHDOG=1" not in notify_messages(sock, QUIET_S)
         source.read_gate.set()  # the read returns: the pings resume
-        assert "WATCHDOG=1" in messages(sock, QUIET_S)
+        assert "WATCHDOG=1" in notify_messages(sock, QUIET_S)
     finally:
         feeder.stop()
         if source.read_gate is not None:
@@ -244,8 +234,8 @@ def test_a_capture_thread_wedged_in_stopping_a_lost_device_stops_the_pings(confi
     daemon.start()
     first.push(3)
     assert first.in_stop.wait(EVENT_TIMEOUT_S)
-    messages(sock, 0.1)
-    assert "WATCHDOG=1" not in messages(sock, QUIET_S)
+    notify_messages(sock, 0.1)
+    assert "WATCHDOG=1" not in notify_messages(sock, QUIET_S)
     # shutdown does not wait for it: wait() returns within its bound and says where it is stuck
     daemon.stop()
     started_s = time.monotonic()
@@ -254,7 +244,7 @@ def test_a_capture_thread_wedged_in_stopping_a_lost_device_stops_the_pings(confi
     assert time.monotonic() - started_s < EVENT_TIMEOUT_S
     assert daemon.stuck_in == "stopping audio device 'fake mic'"
     assert "did not stop within 0 s: it is stuck stopping audio device 'fake mic'" in caplog.text
-    assert "STOPPING=1" in messages(sock, QUIET_S)
+    assert "STOPPING=1" in notify_messages(sock, QUIET_S)
     first.stop_gate.set()
 
 
@@ -268,8 +258,8 @@ def test_watchdog_keeps_pinging_while_the_daemon_waits_to_reconnect(config, ship
     daemon.start()
     first.push(3)
     assert first.stopped.wait(EVENT_TIMEOUT_S)
-    messages(sock, 0.1)
-    waiting = messages(sock, QUIET_S)  # inside one 2 s interval: no attempt yet, pings all the same
+    notify_messages(sock, 0.1)
+    waiting = notify_messages(sock, QUIET_S)  # inside one 2 s interval: no attempt yet, pings all the same
     assert waiting.count("WATCHDOG=1") >= 3 and factory.calls == [False], (waiting, factory.calls)
     finish(daemon)
 
@@ -291,7 +281,7 @@ def test_shutdown_while_a_read_blocks_returns_within_its_bound(config, shipped_m
     elapsed_s = time.monotonic() - started_s
     assert not ended and daemon.stuck_in == "reading audio from 'fake mic'"
     assert 0.2 <= elapsed_s < EVENT_TIMEOUT_S
-    assert "STOPPING=1" in messages(sock, QUIET_S)
+    assert "STOPPING=1" in notify_messages(sock, QUIET_S)
     source.read_gate.set()
     assert daemon.join(EVENT_TIMEOUT_S)  # once the read returns, the thread sees the stop and ends
 
@@ -407,7 +397,7 @@ def sigterm_when_ready(proc, sock):
         proc.kill()
         proc.wait()
         pytest.fail(f"the daemon did not exit within {SHUTDOWN_LIMIT_S:.0f} s of SIGTERM: {proc.stderr.read()}")
-    return time.monotonic() - started_s, seen + messages(sock, 0.2)
+    return time.monotonic() - started_s, seen + notify_messages(sock, 0.2)
 
 
 def test_the_process_ends_within_10s_of_sigterm_when_the_streams_abort_never_returns(tmp_path, notify_socket):
