@@ -39,7 +39,7 @@ from wakeword.train.thresholds import THRESHOLD_GRID, ScoredSet  # noqa: E402
 TARGET_FA_PER_HOUR = 1.0
 
 
-def main() -> int:
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--phrase", default="amelia", help="a label of the other-wake-words corpus")
@@ -48,7 +48,7 @@ def main() -> int:
     ap.add_argument("--hours", type=float, default=10.0, help="hours of negative stream")
     ap.add_argument("--keep", type=Path, default=None, help="keep the trained model here")
     ap.add_argument("--train-arg", action="append", default=[], help="extra argument for wakeword-train custom")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     clips = datamod.load_corpus(args.data, args.phrase)
     phrase_clips = [c for c in clips if c.kind == datamod.KIND_KEYWORD and c.source == "precise_community_data"]
     if len(phrase_clips) < args.takes + 10:
@@ -115,4 +115,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from wakeword.nativelog import run_filtered
+
+    sys.exit(run_filtered(main))  # TensorFlow's native chatter filtered, as wakeword-train does
