@@ -37,6 +37,7 @@ from .negbank import SHIPPED_BANK, load_bank
 from .scoring import Event, EventIndex, PredictorModel, in_blocks, score_frames, score_stream
 from .takes import MIN_TAKES, load_takes
 from .thresholds import THRESHOLD_GRID, ScoredSet, choose_threshold_from_curve
+from .tts import DEFAULT_ENGINES
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +216,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--bank", type=Path, default=None, help="negative bank (default: the shipped one)")
     p.add_argument("--tts", action=argparse.BooleanOptionalAction, default=True,
                    help="try synthetic voices saying the phrase (kept only if they help on held-out takes)")
-    p.add_argument("--tts-engines", default="espeak-ng,flite,festival,piper", help="engines to try (default %(default)s)")
+    p.add_argument("--tts-engines", default=",".join(DEFAULT_ENGINES),
+                   help="engines to try (default %(default)s; add piper for PyPI's piper-tts voice, whose output "
+                        "is random, so a model trained with it cannot be reproduced byte for byte)")
     p.add_argument("--tts-cache", type=Path, default=None, help="TTS wav cache (default ~/.cache/wakeword-tts)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2)

@@ -109,7 +109,8 @@ def available_engines() -> list[str]:
     return found
 
 
-#: The engines a voice grid uses unless told otherwise (piper is opt-in: --tts-engines).
+#: The engines a voice grid uses unless told otherwise. piper is opt-in (--tts-engines): its synthesis is
+#: random, so the same voice and text give different audio on every run, and a cache miss a different model.
 DEFAULT_ENGINES = ("espeak-ng", "flite", "festival")
 
 
