@@ -189,4 +189,4 @@ class EmbeddingTrainer:
 
 
 def main(argv=None) -> int:
-    return main_with(PROG, argv, parse_args, resolve_sizes, EmbeddingTrainer, {"--head-seeds": "head_seeds"})
+    return main_with(PROG, argv, parse_args, resolve_sizes, EmbeddingTrainer, {"--head-seeds": ("head_seeds", 1)})

@@ -200,4 +200,4 @@ def ms_per_window(model_path: Path, arch, n: int = 2000) -> dict:
 
 
 def main(argv=None) -> int:
-    return main_with(PROG, argv, parse_args, resolve_sizes, MfccTrainer, {"--ensemble": "ensemble"})
+    return main_with(PROG, argv, parse_args, resolve_sizes, MfccTrainer, {"--ensemble": ("ensemble", 1)})

@@ -127,9 +127,10 @@ class MiningPools:
         return MiningPool(self._windows[round_index])
 
 
-def main_with(prog: str, argv, parse_args, resolve_sizes, make_trainer, at_least_one: dict[str, str]) -> int:
+def main_with(prog: str, argv, parse_args, resolve_sizes, make_trainer, minimums: dict[str, tuple[str, int]]) -> int:
     """A trainer's command line: parse, check, print the command, run; bad input is one line and exit 2.
-    at_least_one maps a flag to its attribute on the parsed arguments (--ensemble -> ensemble)."""
+    minimums maps a flag to its attribute on the parsed arguments and its least value
+    ({"--ensemble": ("ensemble", 1)}); --folds (at least 2 when given) is checked for every trainer."""
     from ..errors import WakewordError
     from .common import augment_options
 
@@ -138,10 +139,10 @@ def main_with(prog: str, argv, parse_args, resolve_sizes, make_trainer, at_least
     settings = augment_options(args, prog)
     if settings is None:
         return 2
-    for flag, attr in {**at_least_one, "--folds": "folds"}.items():
+    for flag, (attr, least) in {**minimums, "--folds": ("folds", 2)}.items():
         value = getattr(args, attr)
-        if value is not None and value < (2 if flag == "--folds" else 1):
-            print(f"{prog}: {flag} must be at least {2 if flag == '--folds' else 1}, not {value}", file=sys.stderr)
+        if value is not None and value < least:
+            print(f"{prog}: {flag} must be at least {least}, not {value}", file=sys.stderr)
             return 2
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     command_line = f"{prog} " + " ".join(shlex.quote(a) for a in argv)
