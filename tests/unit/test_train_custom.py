@@ -95,6 +95,9 @@ def test_a_tiny_custom_run_writes_a_model_the_runtime_runs_and_the_report_reads(
     assert side["keywords"] == ["hello_there"] and side["training"]["phrase"] == "hello there"
     assert side["frontend"]["type"] == "speech_embedding" and 0 < side["thresholds"]["hello_there"] < 1
     assert side["training"]["takes"] == {"used": 8, "trained": 6, "held_out": 2, "speakers": 8}
+    # a threshold held low by the weakest held-out take is said, with the take's name
+    low = side["thresholds"]["hello_there"] < 0.9
+    assert ("the threshold is only" in r.stderr and "held-out take" in r.stderr and ".wav" in r.stderr) == low, r.stderr[-2000:]
     from wakeword.model import load_model
 
     model = load_model(out)

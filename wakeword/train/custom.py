@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 
 PROG = "wakeword-train custom"
 
+#: Below this the trainer warns: the weakest held-out take held the threshold down.
+LOW_THRESHOLD = 0.9
+
 TRIGGER = TriggerSettings(hop_s=c.HOP_S, smoothing_windows=1, patience_windows=1, refractory_s=1.0)
 
 
@@ -84,10 +87,16 @@ def judge(model, keyword, params, mean, std, trials, bank_frames, background_cli
         streams.append(ScoredSet("background", score_stream(setup, bg.blocks(), AUG_RATE_HZ), bg.index(), window_s, bg.hours))
     hours = sum(s.hours for s in streams)
     fa = [sum(s.false_accepts(keyword, t, TRIGGER) for s in streams) for t in THRESHOLD_GRID]
-    frr = [1.0 - float(held.hits(keyword, t, TRIGGER).mean()) for t in THRESHOLD_GRID]
-    choice = choose_threshold_from_curve(THRESHOLD_GRID, fa, hours, frr, negatives="held-out bank and background")
+    hit = np.array([held.hits(keyword, t, TRIGGER) for t in THRESHOLD_GRID])  # (thresholds, takes)
+    frr = [1.0 - float(h.mean()) for h in hit]
+    choice = choose_threshold_from_curve(THRESHOLD_GRID, fa, hours, frr, margin_logit=c.THRESHOLD_MARGIN_LOGIT,
+                                         negatives="held-out bank and background")
     i = THRESHOLD_GRID.index(choice.threshold)
-    return {"choice": choice, "frr": frr[i], "fa_count": fa[i], "hours": hours}
+    # the highest threshold at which each held-out take is still detected: the weakest one caps the rise
+    reach = [max((t for t, h in zip(THRESHOLD_GRID, hit[:, k]) if h), default=0.0) for k in range(hit.shape[1])]
+    weakest = int(np.argmin(reach)) if reach else None
+    return {"choice": choice, "frr": frr[i], "fa_count": fa[i], "hours": hours,
+            "weakest_take": (held.index.events[weakest].path, reach[weakest]) if weakest is not None else None}
 
 
 def _read(path):
@@ -178,6 +187,12 @@ def train_custom(args, keyword: str, takes, command: str) -> Path:
     # the synthetic voices stay only if they miss fewer held-out takes (a tie keeps the simpler model)
     best = min(results, key=lambda k: (results[k][4]["frr"], k != "takes"))
     model, mean, std, losses, verdict = results[best]
+    if verdict["choice"].threshold < LOW_THRESHOLD and verdict["weakest_take"]:
+        path, reach = verdict["weakest_take"]
+        log.warning("the threshold is only %.3f: held-out take %s scores no higher than %.3f, and the threshold may rise "
+                    "only while every held-out take is still detected. Listen to it (re-record it if it is poor), or "
+                    "measure the model with `wakeword-train report --negatives DIR` and set the threshold it gives",
+                    verdict["choice"].threshold, path, reach)
     from .export import to_tflite, write_model
 
     tflite = to_tflite(model, (params.window_frames, params.feature_dim), None)
