@@ -124,7 +124,9 @@ def check_fields(obj, section: str) -> None:
                 raise ConfigError(f"{key} must be true or false, got {value!r}")
         elif kind == "choice":
             if value not in meta["choices"] and not (value is None and meta["optional"]):
-                raise ConfigError(f"{key} must be one of {', '.join(map(str, meta['choices']))}, got {value!r}")
+                hint = (" (YAML reads a bare on, off, yes or no as true or false: quote the word, e.g. \"on\")"
+                        if isinstance(value, bool) else "")
+                raise ConfigError(f"{key} must be one of {', '.join(map(str, meta['choices']))}, got {value!r}{hint}")
         elif kind == "pin":
             value = check_pin(value, key)
         elif kind == "command":

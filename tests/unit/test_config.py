@@ -70,6 +70,7 @@ def test_config_yaml_documents_every_field_of_a_section_with_its_built_in_defaul
         ("audio:\n  device: -1\n", "config.yaml: audio.device must be null, a device index or part of a device name"),
         ("actions:\n  led:\n    pin: 40\n", "config.yaml: actions.led.pin must be a BCM pin number 0-27"),
         ("actions:\n  led:\n    mode: strobe\n", "config.yaml: actions.led.mode must be one of blink, on"),
+        ("actions:\n  led:\n    mode: on\n", 'config.yaml: actions.led.mode must be one of blink, on, got True (YAML reads a bare on, off, yes or no as true or false: quote the word, e.g. "on")'),
         ("actions:\n  hook:\n    command: echo hi\n", "config.yaml: actions.hook.command must be a list of arguments"),
         ("actions:\n  output:\n    pin: 17\n", "config.yaml: actions.output.pin is the same pin as actions.led.pin"),
         ("model:\n  path: model.onnx\n", "config.yaml: model.path must name a .tflite model"),
