@@ -62,6 +62,16 @@ def add_data_arguments(p: argparse.ArgumentParser, keyword_default: str = "stop"
     p.add_argument("-v", "--verbose", action="store_true")
 
 
+def add_tts_arguments(p: argparse.ArgumentParser, default_on: bool) -> None:
+    """--tts, --tts-cache and --tts-engines (the engines' names and default from tts.py)."""
+    from .tts import DEFAULT_ENGINES
+
+    p.add_argument("--tts", action=argparse.BooleanOptionalAction, default=default_on, help="add synthetic voices to training")
+    p.add_argument("--tts-cache", type=Path, default=None, help="TTS wav cache (default ~/.cache/wakeword-tts)")
+    p.add_argument("--tts-engines", default=",".join(DEFAULT_ENGINES),
+                   help="comma-separated engines for --tts, among espeak-ng, flite, festival, piper (default %(default)s)")
+
+
 def keywords_of(args) -> tuple[str, ...]:
     return tuple(k.strip() for k in str(args.keyword).split(",") if k.strip())
 

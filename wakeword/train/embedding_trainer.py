@@ -25,13 +25,12 @@ import numpy as np
 from ..frontends.embedding import EmbeddingParams, installed_openwakeword_version
 from ..settings import TriggerSettings
 from ..sidecar import ModelSpec
-from .common import add_data_arguments, configure_tensorflow
+from .common import add_data_arguments, add_tts_arguments, configure_tensorflow
 from .crossval import DEFAULT_EVAL_HOURS
 from .featureset import NEGATIVE, EmbeddingFeaturizer
 from .fitting import fit, keras_predictor
 from .models import HEADS, average_logits, build_head, macs_per_window
 from .runner import keywords_and_labels, main_with
-from .tts import DEFAULT_ENGINES
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +69,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--head", choices=HEAD_CHOICES, default="ensemble", help="head architecture (default %(default)s)")
     p.add_argument("--head-seeds", type=int, default=2, metavar="K",
                    help="train each head K times with different seeds and average all their logits (default %(default)s)")
-    p.add_argument("--tts", action=argparse.BooleanOptionalAction, default=True, help="add synthetic voices to training")
-    p.add_argument("--tts-cache", type=Path, default=None, help="TTS wav cache (default ~/.cache/wakeword-tts)")
-    p.add_argument("--tts-engines", default=",".join(DEFAULT_ENGINES),
-                   help="comma-separated engines for --tts, among espeak-ng, flite, festival, piper (default %(default)s)")
+    add_tts_arguments(p, default_on=True)
     return p.parse_args(argv)
 
 

@@ -24,14 +24,13 @@ import numpy as np
 
 from ..settings import TriggerSettings
 from ..sidecar import ModelSpec
-from .common import add_data_arguments, configure_tensorflow
+from .common import add_data_arguments, add_tts_arguments, configure_tensorflow
 from .crossval import DEFAULT_EVAL_HOURS
 from .examples import UNKNOWN_LABEL
 from .featureset import NEGATIVE, MfccFeaturizer, normalisation
 from .fitting import fit, keras_predictor
 from .models import ARCHITECTURES, ensemble_models, logit_model, macs_per_window
 from .runner import keywords_and_labels, main_with
-from .tts import DEFAULT_ENGINES
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +64,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--spec-augment", action=argparse.BooleanOptionalAction, default=True,
                    help="mask random frame spans and coefficient bands afresh each epoch")
     p.add_argument("--label-smoothing", type=float, default=0.0, help="binary cross-entropy label smoothing")
-    p.add_argument("--tts", action=argparse.BooleanOptionalAction, default=False, help="add synthetic voices to training")
-    p.add_argument("--tts-cache", type=Path, default=None, help="TTS wav cache (default ~/.cache/wakeword-tts)")
-    p.add_argument("--tts-engines", default=",".join(DEFAULT_ENGINES),
-                   help="comma-separated engines for --tts, among espeak-ng, flite, festival, piper (default %(default)s)")
+    add_tts_arguments(p, default_on=False)
     return p.parse_args(argv)
 
 
