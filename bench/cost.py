@@ -25,7 +25,6 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from harness.peakrss import run_measured  # noqa: E402
 from wakeword.detector import ModelSetup, Pipeline, to_float_mono  # noqa: E402
 from wakeword.frontends.mfcc import mfcc_window  # noqa: E402
 from wakeword.model import load_model  # noqa: E402
@@ -165,30 +165,15 @@ def live_cost(model, audio: np.ndarray, block_s: float = LIVE_BLOCK_S, seconds: 
             "max_ms": float(times_ms.max()), "cpu_s_per_hour": cpu / hours}
 
 
-#: Runs the CLI in a child and reports its peak RSS. ru_maxrss is no use here: Linux keeps it
-#: across execve, so a child forked from this (large) process would report our peak, not its
-#: own. VmHWM belongs to the address space, which execve replaces.
-_CHILD = """
-import atexit, runpy, sys
-def report():
-    for line in open('/proc/self/status'):
-        if line.startswith('VmHWM:'):
-            sys.stderr.write('VMHWM_KB ' + line.split()[1] + '\\n')
-atexit.register(report)
-sys.argv = ['wakeword'] + sys.argv[1:]
-runpy.run_module('wakeword', run_name='__main__')
-"""
-
-
 def dry_run_rss_mb(model_path: Path, audio: np.ndarray, python: str = sys.executable) -> float:
     """Peak RSS (VmHWM) of `python -m wakeword --dry-run` on the bench audio, in MB, run by the
     interpreter `python` (this checkout's code, that environment's packages)."""
     with tempfile.TemporaryDirectory() as tmp:
         wav = write_wav(Path(tmp) / "bench.wav", audio, SOURCE_RATE_HZ)
-        r = subprocess.run([python, "-c", _CHILD, "--dry-run", str(wav), "--model", str(model_path), "--json"],
-                           check=True, capture_output=True, text=True, cwd=ROOT)
-    kb = [int(l.split()[1]) for l in r.stderr.splitlines() if l.startswith("VMHWM_KB")]
-    return kb[-1] / 1024.0
+        mb, r = run_measured(["--dry-run", wav, "--model", model_path, "--json"], python)
+    if r.returncode != 0 or mb is None:
+        raise RuntimeError(f"the dry-run for the memory figure failed: {r.stderr.strip()[-500:]}")
+    return mb
 
 
 def main() -> int:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import os
 import struct
 import subprocess
-import sys
 from dataclasses import fields
 
 import pytest
 
+from harness.peakrss import run_measured
 from tests.conftest import DATA, ROOT
 from tests.integration.test_cli import MIXED, assert_one_line_error, wakeword
 
@@ -55,29 +55,15 @@ def test_a_wav_header_claiming_0_or_65535_channels_is_one_line_and_exit_2(tmp_pa
     assert snapshot(tmp_path) == before
 
 
-#: Runs the CLI and reports its peak RSS (VmHWM, which execve resets) on stderr.
-_PEAK_RSS_CHILD = """
-import atexit, runpy, sys
-def report():
-    for line in open('/proc/self/status'):
-        if line.startswith('VmHWM:'):
-            sys.stderr.write('VMHWM_KB ' + line.split()[1] + '\\n')
-atexit.register(report)
-sys.argv = ['wakeword'] + sys.argv[1:]
-runpy.run_module('wakeword', run_name='__main__')
-"""
 #: A dry-run on a lying header may use this much more memory than one on a real clip. The
 #: unbounded reader peaked at 1.6 GB for a 3 KB file claiming 10 MHz.
 LYING_HEADER_EXTRA_MB = 64
 
 
 def peak_rss_mb(*args) -> tuple[float, subprocess.CompletedProcess]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    r = subprocess.run([sys.executable, "-c", _PEAK_RSS_CHILD, *map(str, args)], capture_output=True, text=True,
-                       timeout=120, cwd=ROOT, env=env)
-    kb = [int(line.split()[1]) for line in r.stderr.splitlines() if line.startswith("VMHWM_KB")]
-    assert kb, r.stderr
-    return kb[-1] / 1024, r
+    mb, r = run_measured(args, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert mb is not None, r.stderr
+    return mb, r
 
 
 def test_a_dry_run_on_a_lying_header_stays_within_a_bounded_memory(tmp_path):
@@ -117,8 +103,14 @@ def test_a_non_finite_number_in_a_numeric_flag_is_one_line_naming_the_flag(flag,
 
 def numeric_config_keys() -> list[str]:
     """Every numeric key of config.yaml, from the settings classes' field rules."""
-    from wakeword.settings import (TRIGGER_CONFIG_KEYS, AudioSettings, HookSettings, LedSettings, ModelSettings,
-                                   OutputSettings)
+    from wakeword.settings import (
+        TRIGGER_CONFIG_KEYS,
+        AudioSettings,
+        HookSettings,
+        LedSettings,
+        ModelSettings,
+        OutputSettings,
+    )
 
     keys = ["trigger.threshold", "trigger.threshold.stop"] + [f"trigger.{k}" for k in TRIGGER_CONFIG_KEYS]
     for section, cls in (("audio", AudioSettings), ("model", ModelSettings), ("actions.led", LedSettings),
