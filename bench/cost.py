@@ -35,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.peakrss import run_measured  # noqa: E402
+from harness.measure import run_measured  # noqa: E402
 from wakeword.detector import ModelSetup, Pipeline, to_float_mono  # noqa: E402
 from wakeword.frontends.mfcc import mfcc_window  # noqa: E402
 from wakeword.model import load_model  # noqa: E402

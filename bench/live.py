@@ -35,17 +35,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.cost import SOURCE_RATE_HZ, bench_audio  # noqa: E402
+from bench.cost import SECONDS_PER_HOUR, SOURCE_RATE_HZ, bench_audio  # noqa: E402
+from harness.measure import cpu_s  # noqa: E402
 from harness.pulse import PrivatePulse  # noqa: E402
 from wakeword.wavfile import write_wav  # noqa: E402
 
-SECONDS_PER_HOUR = 3600.0
 #: After both processes are capturing, this long passes before the measurement starts: the
 #: PulseAudio ALSA plugin's first blocks, numpy's and the interpreter's first calls.
 WARM_UP_S = 3.0
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
-CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 #: The bare capture: the callback copies into a preallocated ring and nothing else runs.
 BARE_CAPTURE = r"""
@@ -69,12 +68,6 @@ with sd.InputStream(device="pulse", samplerate=rate_hz, blocksize=block_frames, 
     print("READY", flush=True)
     threading.Event().wait()  # until SIGTERM
 """
-
-
-def cpu_s(pid: int) -> float:
-    """utime + stime of a process (all its threads), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS_PER_S  # fields 14 and 15 of stat(5)
 
 
 def start_bare(rate_hz: int, block_ms: int) -> subprocess.Popen:

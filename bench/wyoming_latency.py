@@ -37,6 +37,7 @@ from wyoming.ping import Ping, Pong  # noqa: E402
 from wyoming.wake import Detect, Detection  # noqa: E402
 
 from harness.loopback import LOOPBACK, free_port, wait_listening  # noqa: E402
+from harness.measure import cpu_s  # noqa: E402
 from wakeword.detector import to_float_mono  # noqa: E402
 from wakeword.resample import resample_signal  # noqa: E402
 from wakeword.settings import INT16_FULL_SCALE  # noqa: E402
@@ -52,12 +53,6 @@ def clip_at(rate_hz: int) -> bytes:
     source = WavFileSource(CLIP)
     x = resample_signal(to_float_mono(source.read_all()), source.sample_rate_hz, rate_hz)
     return np.clip(np.round(x * INT16_FULL_SCALE), -INT16_FULL_SCALE, INT16_FULL_SCALE - 1).astype("<i2").tobytes()
-
-
-def cpu_s(pid: int) -> float:
-    """utime + stime of a process, in seconds (/proc/PID/stat fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def client(uri: str, rate_hz: int, seconds: float, chunk_ms: float, offset_s: float) -> tuple[list, int]:

@@ -16,7 +16,7 @@ from dataclasses import fields
 
 import pytest
 
-from harness.peakrss import run_measured
+from harness.measure import run_measured
 from tests.conftest import DATA, ROOT
 from tests.integration.test_cli import MIXED, assert_one_line_error, wakeword
 

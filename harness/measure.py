@@ -1,12 +1,14 @@
-"""Peak memory of the wakeword command line, measured in a child process (tests and benchmarks).
+"""What a process costs, for tests and benchmarks: its CPU time, and the peak memory of the
+wakeword command line measured in a child process.
 
-ru_maxrss is no use here: Linux keeps it across execve, so a child forked from a large process
+For the peak, ru_maxrss is no use here: Linux keeps it across execve, so a child forked from a large process
 would report the parent's peak, not its own. VmHWM belongs to the address space, which execve
 replaces; the child prints it at exit.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -31,3 +33,9 @@ def run_measured(args, python: str = sys.executable, **kwargs) -> tuple[float | 
     r = subprocess.run([python, "-c", _CHILD, *map(str, args)], capture_output=True, text=True, **kwargs)
     kb = [int(line.split()[1]) for line in r.stderr.splitlines() if line.startswith("VMHWM_KB")]
     return (kb[-1] / 1024.0 if kb else None), r
+
+
+def cpu_s(pid: int) -> float:
+    """utime + stime of a process (all its threads), in seconds: fields 14 and 15 of /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
