@@ -240,8 +240,7 @@ class MqttPublisher:
         with self._lock:
             self._closing = True
             connected = self._connected
-        if connected:
-            client.publish(self.topics.availability, NOT_AVAILABLE, qos=QOS, retain=True)
+        goodbye = client.publish(self.topics.availability, NOT_AVAILABLE, qos=QOS, retain=True) if connected else None
         with self._delivered:
             while self._unacked and connected and time.monotonic() < deadline:
                 self._delivered.wait(deadline - time.monotonic())
@@ -250,6 +249,13 @@ class MqttPublisher:
             self._queue.clear()
         if lost_now:
             log.warning("MQTT: %d event(s) were not delivered to %s before shutdown", lost_now, self.where)
+        if goodbye is not None:
+            # acknowledged before DISCONNECT: disconnecting while paho's thread still writes the
+            # goodbye could lose the DISCONNECT, and the broker then sends the last-will as well
+            try:
+                goodbye.wait_for_publish(max(0.0, deadline - time.monotonic()))
+            except (RuntimeError, ValueError):
+                pass  # the connection went away meanwhile; the last-will says the same
         client.disconnect()
         client.loop_stop()
         s = self.stats
