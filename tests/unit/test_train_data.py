@@ -59,6 +59,13 @@ def test_every_speaker_sits_in_one_fold_and_the_keyword_clips_are_balanced():
         speaker_folds(clips, 1)
 
 
+def test_a_source_with_every_speaker_in_one_fold_is_found():
+    from wakeword.train.crossval import whole_source_folds
+
+    plan = FoldPlan.make(synthetic_clips(60, big=40), 5, 3)
+    assert whole_source_folds(plan) == {"single": plan.fold_of["felix"]}
+
+
 def test_noise_is_grouped_by_class_and_white_and_pink_are_always_trained():
     def noise(rel):
         return Clip(Path("noise") / rel, "_noise_", "", "x", KIND_NOISE)
@@ -123,3 +130,7 @@ def test_real_folds_keep_speakers_apart_and_hold_every_noise_class_out_once():
     # the single-speaker folder is one speaker: all of it in one fold
     felix = {f for f in range(5) if "felixchenfy" in speakers[f]}
     assert len(felix) == 1
+    # and it is the one source the cross-corpus figures can use: no other fold trains on it
+    from wakeword.train.crossval import whole_source_folds
+
+    assert whole_source_folds(plan) == {"ros_speech_commands_classification": felix.pop()}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -100,3 +102,34 @@ def test_operating_point_helpers_scan_from_the_safe_end():
     assert th.lowest_threshold_meeting([False, True, False, True, True]) == 3
     assert th.lowest_threshold_meeting([False, False]) is None
     assert th.highest_threshold_meeting([True, True, False, True, False]) == 3
+
+
+def test_hours_by_source_gives_each_clip_the_slot_up_to_the_next_one():
+    events = [Event(RATE * a, RATE * (a + 1), "go", "command", src, f"c{a}") for a, src in ((10, "x"), (40, "y"), (100, "x"))]
+    index = EventIndex(list(reversed(events)), RATE)  # sorted by start whatever the order given
+    by_source = index.hours_by_source(200 / 3600)
+    assert by_source == pytest.approx({"x": (30 + 100) / 3600, "y": 60 / 3600})
+
+
+def test_a_whole_source_is_scored_on_its_own_clips_in_its_fold():
+    pytest.importorskip("soundfile")
+    from wakeword.train.crossval import _source_figures
+
+    trials = trial_set(6, [1.0, 0.0, 1.0, 0.0, 0.0, 1.0])
+    trials.index = EventIndex([dataclasses.replace(e, source="single" if i < 3 else "sc")  # clips 0-2, 3-5
+                               for i, e in enumerate(trials.index.events)], RATE)
+    stream = stream_set(0.1, 0, 1)  # a flat stream; one bump over a "single" clip, two over "sc" clips
+    ws = stream.scores
+    placed = [(20.0, "single"), (60.0, "sc"), (120.0, "sc"), (200.0, "single")]
+    events = [Event(int(t * RATE), int((t + 1) * RATE), "go", "command", src, f"n{t}") for t, src in placed]
+    for t in (20.5, 60.5, 120.5):
+        k = int(np.searchsorted(ws.ends, int(t * RATE)))
+        ws.scores[k - 2 : k + 3, 0] = [0.3, 0.7, 1.0, 0.7, 0.3]
+    neg = th.ScoredSet("negative", ws, EventIndex(events, RATE), 1.0, stream.hours, 0)
+    f = _source_figures({"trials:clean": trials, "negative": neg}, "single", 0, ["clean"], "stop", 0.5, TRIG)
+    assert f["keyword_trials"] == 3 and f["frr"]["clean"] == pytest.approx(1 / 3)
+    # "single" holds the slots 20-60 s and 200 s to the end (360 s): 40 + 160 s
+    assert f["fa_count"] == 1 and f["hours"] == pytest.approx(200 / 3600)
+    assert f["fa_per_hour"] == pytest.approx(3600 / 200)
+    other = _source_figures({"trials:clean": trials, "negative": neg}, "sc", 0, ["clean"], "stop", 0.5, TRIG)
+    assert other["frr"]["clean"] == pytest.approx(2 / 3) and other["fa_count"] == 2

@@ -162,6 +162,26 @@ def _causes_lines(results: dict) -> list[str]:
     return out
 
 
+def _cross_corpus_lines(results: dict) -> list[str]:
+    """'Across corpora': each model's figures on the sources that lie whole in one fold."""
+    whole = results.get("whole_sources") or {}
+    if not whole:
+        return []
+    out = ["### Across corpora", "",
+           "A source whose speakers all sit in one fold never reaches that fold's model: its voices, "
+           "microphone and room are new to it. "
+           + "; ".join(f"`{src}` lies whole in fold {fold}" for src, fold in whole.items())
+           + ". That fold's figures on the source's own clips, at the chosen threshold:", ""]
+    for m in results["models"]:
+        for src, f in m["at_chosen"].get("whole_sources", {}).items():
+            frr = ", ".join(f"{c} {100 * v:.1f} %" for c, v in f["frr"].items() if v is not None) or "no keyword clips"
+            fa = (f"{f['fa_count']} false accepts in the {f['hours']:.1f} h its clips take up in the fold's stream "
+                  f"({f['fa_per_hour']:.2f}/h)" if f.get("fa_per_hour") is not None else "none of its clips in the stream")
+            out.append(f"- **{m['name']}** on `{src}` (fold {f['fold']}, {f.get('keyword_trials', 0)} keyword trials per condition): "
+                       f"FRR {frr}; {fa}.")
+    return out + [""]
+
+
 def _experiment_lines(card_dir: Path) -> list[str]:
     """'## What was tried' from card_dir/experiments.json; nothing if the file is absent."""
     path = card_dir / EXPERIMENTS_FILE
@@ -235,6 +255,7 @@ def render_card(results: dict, results_path: Path, card_path: Path) -> str:
                   f"over thresholds {PLOT_MIN_THRESHOLD:g}-{THRESHOLD_GRID[-1]:g} (dot: chosen threshold). Points with no "
                   "false accept sit on the '0 FA' line. The whole curve is in the results file.", ""]
     lines += ["### What causes the false accepts", "", *_causes_lines(results), ""]
+    lines += _cross_corpus_lines(results)
     lines += ["### The folds", "", _md_table(fold_rows(results)), ""]
     lines += ["## Data and licences", "", "| folder | source | licence |", "|---|---|---|"]
     lines += [f"| `{folder}` | {src} | {lic} |" for folder, src, lic in DATA_SOURCES]

@@ -192,8 +192,13 @@ def _trial_sets(scored: list[dict], cond: str) -> list[ScoredSet]:
     return [s[f"trials:{cond}"] for s in scored if f"trials:{cond}" in s]
 
 
-def operating_point(scored: list[dict], conditions: list[str], keyword: str, threshold: float, trigger) -> dict:
-    """Every figure at one threshold, pooled over folds, with each fold's own beside it."""
+def operating_point(scored: list[dict], conditions: list[str], keyword: str, threshold: float, trigger,
+                    whole_sources: dict[str, int] | None = None) -> dict:
+    """Every figure at one threshold, pooled over folds, with each fold's own beside it.
+
+    whole_sources: {source: fold} for the sources whose every speaker is in one fold (see
+    whole_source_folds): that fold's model never trained on them, so its figures on their clips
+    are a cross-corpus check."""
     streams = [s["negative"] for s in scored]
     point = {"threshold": float(threshold), "frr": {}, "frr_by_fold": {}, "frr_without_single_speaker": {}}
     for cond in conditions:
@@ -225,6 +230,8 @@ def operating_point(scored: list[dict], conditions: list[str], keyword: str, thr
         fa_x, h_x = pooled_fa([s[name] for s in scored if name in s], keyword, threshold, trigger)
         extra[name] = {"fa_count": fa_x, "hours": h_x, "fa_per_hour": fa_x / h_x if h_x else float("nan")}
     point["held_out_corpora"] = extra
+    point["whole_sources"] = {src: _source_figures(scored[fold], src, fold, conditions, keyword, threshold, trigger)
+                              for src, fold in sorted((whole_sources or {}).items()) if fold < len(scored)}
     solos = [s["solo"] for s in scored if "solo" in s]
     if solos:
         by_kind, by_label = Counter(), Counter()
@@ -241,8 +248,40 @@ def operating_point(scored: list[dict], conditions: list[str], keyword: str, thr
     return point
 
 
+def whole_source_folds(plan: FoldPlan) -> dict[str, int]:
+    """{source: fold} for every speech source whose speakers all sit in one fold (the
+    single-speaker folder, say): the fold's model never heard that source's voices, microphone
+    or room."""
+    folds: dict[str, set] = {}
+    for c in plan.clips:
+        if c.kind != datamod.KIND_NOISE and c.speaker in plan.fold_of:
+            folds.setdefault(c.source, set()).add(plan.fold_of[c.speaker])
+    return {src: next(iter(f)) for src, f in sorted(folds.items()) if len(f) == 1}
+
+
+def _source_figures(sets: dict, source: str, fold: int, conditions, keyword: str, threshold: float, trigger) -> dict:
+    """One fold's figures on one source's clips: FRR on its keyword trials, false accepts on its
+    clips in the negative stream per hour of the stream they take up."""
+    out = {"fold": fold, "frr": {}}
+    for cond in conditions:
+        s = sets.get(f"trials:{cond}")
+        if s is None:
+            continue
+        hit = s.hits(keyword, threshold, trigger, labels=(keyword,))
+        mine = np.array([e.source == source for e in s.index.events if e.label == keyword], bool)
+        out["keyword_trials"] = int(mine.sum())
+        out["frr"][cond] = float(1 - hit[mine].mean()) if mine.any() else None
+    stream = sets["negative"]
+    found = stream.index.attribute(stream.detections_s(keyword, threshold, trigger), stream.window_s,
+                                   SENTENCE_LABEL, datamod.KIND_SPEECH)
+    hours = stream.index.hours_by_source(stream.hours).get(source, 0.0)
+    fa = sum(1 for _, _, src in found if src == source)
+    out.update(fa_count=fa, hours=hours, fa_per_hour=fa / hours if hours else None)
+    return out
+
+
 def summarise(name: str, run_dir: Path, scored: list[dict], keyword: str, trigger_grid=TRIGGER_GRID,
-              thresholds=THRESHOLD_GRID) -> dict:
+              thresholds=THRESHOLD_GRID, whole_sources: dict[str, int] | None = None) -> dict:
     """One recipe's cross-validated entry: the trigger settings and threshold chosen on the pooled
     out-of-fold scores (lowest pooled FRR, clean plus every noisy condition, at <= 0.5 FA/h), the
     figures there and at the oracle points, and the DET curve of the chosen settings."""
@@ -275,9 +314,9 @@ def summarise(name: str, run_dir: Path, scored: list[dict], keyword: str, trigge
         "threshold_choice": choice.to_dict(),
         "trigger_grid": [{"smoothing_windows": c[2].smoothing_windows, "patience_windows": c[2].patience_windows,
                           "threshold": c[3].threshold, "met": c[3].met, "mean_frr": c[0]} for c in candidates],
-        "at_chosen": operating_point(scored, conditions, keyword, choice.threshold, trigger),
-        "at_target_fa": operating_point(scored, conditions, keyword, thresholds[i_fa], trigger) if i_fa is not None else None,
-        "at_target_recall": operating_point(scored, conditions, keyword, thresholds[i_rec], trigger) if i_rec is not None else None,
+        "at_chosen": operating_point(scored, conditions, keyword, choice.threshold, trigger, whole_sources),
+        "at_target_fa": operating_point(scored, conditions, keyword, thresholds[i_fa], trigger, whole_sources) if i_fa is not None else None,
+        "at_target_recall": operating_point(scored, conditions, keyword, thresholds[i_rec], trigger, whole_sources) if i_rec is not None else None,
         "det": curve,
         "window_s": base.window_s,
         "hop_s": hop_s,
@@ -299,6 +338,7 @@ def cross_validate(recipes: dict[str, Path], plan: FoldPlan, keyword: str, seed:
     if not plan.k:
         raise ConfigError("cross-validation needs --folds K")
     scored: dict[str, list[dict]] = {name: [] for name in recipes}
+    whole = whole_source_folds(plan)
     fold_info = []
     for fold in range(plan.k):
         sets = build_fold_sets(plan, fold, (keyword,), seed, hours, snrs_db, placements, True, extra_sources, all_clips)
@@ -317,5 +357,6 @@ def cross_validate(recipes: dict[str, Path], plan: FoldPlan, keyword: str, seed:
         "held_out_sources": list(plan.held_out_sources),
         "fold_info": fold_info,
         "targets": {"fa_per_hour": TARGET_FA_PER_HOUR, "frr": TARGET_FRR},
-        "models": [summarise(name, run_dir, scored[name], keyword) for name, run_dir in recipes.items()],
+        "whole_sources": whole,
+        "models": [summarise(name, run_dir, scored[name], keyword, whole_sources=whole) for name, run_dir in recipes.items()],
     }

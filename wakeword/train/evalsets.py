@@ -287,6 +287,7 @@ class NegativeStream:
             "clips_placed": len(self.events),
             "distinct_clips": len(self.clips),
             "by_kind": dict(sorted(Counter(e.kind for e in self.events).items())),
+            "hours_by_source": self.index().hours_by_source(self.hours),
             "noise_beds": sorted(set(self.bed_names)),
         }
 

@@ -290,6 +290,16 @@ class EventIndex:
     def arrays_s(self) -> tuple[np.ndarray, np.ndarray]:
         return self._starts, self._ends
 
+    def hours_by_source(self, total_hours: float) -> dict[str, float]:
+        """Hours of a stream of total_hours each source's clips take up. A clip's slot runs from
+        its start to the next clip's (its pause included; the last one's to the end), so the
+        slots add up to the stream less the lead-in before the first clip."""
+        ends = np.append(self._starts[1:], total_hours * 3600.0)
+        slots: dict[str, float] = {}
+        for e, a, b in zip(self.events, self._starts, ends):
+            slots[e.source] = slots.get(e.source, 0.0) + (b - a) / 3600.0
+        return dict(sorted(slots.items()))
+
     def attribute(self, detections_s: np.ndarray, window_s: float, speech_label: str, speech_kind: str,
                   bed_prefix: str = "bed:") -> list[tuple[str, str, str]]:
         """For each detection, (label, kind, source) of the clip overlapping its window
