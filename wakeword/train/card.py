@@ -175,7 +175,7 @@ def _cross_corpus_lines(results: dict) -> list[str]:
     for m in results["models"]:
         for src, f in m["at_chosen"].get("whole_sources", {}).items():
             frr = ", ".join(f"{c} {100 * v:.1f} %" for c, v in f["frr"].items() if v is not None) or "no keyword clips"
-            fa = (f"{f['fa_count']} false accepts in the {f['hours']:.1f} h its clips take up in the fold's stream "
+            fa = (f"{f['fa_count']} false accept{'' if f['fa_count'] == 1 else 's'} in the {f['hours']:.1f} h its clips take up in the fold's stream "
                   f"({f['fa_per_hour']:.2f}/h)" if f.get("fa_per_hour") is not None else "none of its clips in the stream")
             out.append(f"- **{m['name']}** on `{src}` (fold {f['fold']}, {f.get('keyword_trials', 0)} keyword trials per condition): "
                        f"FRR {frr}; {fa}.")
