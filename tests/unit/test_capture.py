@@ -6,6 +6,7 @@ two "stop"s at about 4-5 s and 9-10 s)."""
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -81,6 +82,11 @@ def test_the_folder_is_kept_under_its_cap_and_subfolders_are_never_touched(tmp_p
         tap.feed((0.1 * rng.standard_normal(3 * rate)).astype(np.float32))
         tap.detection(Detection("stop", 0.99, tap.total - rate, rate))
         tap.feed(np.zeros(rate, np.float32))
+        # the cap is under test here, not the writer's pace (a full queue drops by design; the
+        # next test covers that): let each capture be written before the next is handed over
+        deadline = time.monotonic() + 10.0
+        while writer.stats["written"] + writer.stats["failed"] < i + 1 and time.monotonic() < deadline:
+            time.sleep(0.005)
     tap.flush()
     writer.close()
     kept = own_captures(folder)
