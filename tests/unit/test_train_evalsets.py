@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -50,6 +52,20 @@ def test_a_stream_is_long_enough_deterministic_and_the_same_in_any_chunks(corpus
     assert {ev.kind for ev in a.events} == {"command", "wakeword", "speech"}
     with pytest.raises(ValueError, match="keyword"):
         es.NegativeStream([keyword], noises, hours, seed=1)
+
+
+def test_a_stream_has_one_digest_however_the_data_folder_is_spelt(corpus, tmp_path, monkeypatch):
+    clips, noises, _ = corpus
+    monkeypatch.chdir(tmp_path.parent)
+    relative = [Clip(Path(tmp_path.name) / c.path.name, c.label, c.speaker, c.source, c.kind) for c in clips]
+    hours = 40.0 / 3600
+    same = es.NegativeStream(relative, noises, hours, seed=1).digest()
+    assert same == es.NegativeStream(clips, noises, hours, seed=1).digest()
+    # a different clip is a different stream
+    elsewhere = clips[0].path.with_name("elsewhere.wav")
+    elsewhere.write_bytes(clips[0].path.read_bytes())
+    other = [Clip(elsewhere, clips[0].label, clips[0].speaker, clips[0].source, clips[0].kind)]
+    assert es.NegativeStream(other + clips[1:], noises, hours, seed=1).digest() != same
 
 
 def test_trials_keep_one_layout_and_mix_noise_at_the_asked_snr(corpus):

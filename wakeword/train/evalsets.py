@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -330,10 +331,13 @@ class NegativeStream:
             yield self.render(start, min(self.n_samples, start + step))
 
     def digest(self) -> str:
-        """What the stream's samples depend on (its samples are never all in memory at once)."""
+        """What the stream's samples depend on (its samples are never all in memory at once).
+
+        Clip paths enter as absolute paths, so `--data ../shared/data` and `--data /work/shared/data`
+        name the same stream (and share the cached scores of it)."""
         h = hashlib.sha1(f"v{BUILDER_VERSION}:{self.hours_asked:.6f}:{self.seed}:{self.rate_hz}".encode())
         for c in self.clips:
-            h.update(f"|{c.path}:{c.label}:{c.kind}".encode())
+            h.update(f"|{os.path.abspath(c.path)}:{c.label}:{c.kind}".encode())
         for name, x in self.noises:
             h.update(f"|{name}:{len(x)}".encode())
         return h.hexdigest()[:16]
