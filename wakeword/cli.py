@@ -147,7 +147,7 @@ def _debug_scores(path_label: str, lead_s: float):
 
 def dry_run(args) -> int:
     """Run each file through the same pipeline as the daemon; print detections."""
-    from .detector import Pipeline, band_warning, detect_in_file, pad_span_s
+    from .detector import Pipeline, band_warning, detect_in_file, keywords_of, pad_span_s
     from .wavfile import WavFileSource
 
     config, setups = _load(args)
@@ -157,7 +157,7 @@ def dry_run(args) -> int:
     if args.with_actions:
         from .actions import ActionRunner
 
-        runner = ActionRunner(config.actions, keywords=[kw for s in setups for kw in s.keywords])
+        runner = ActionRunner(config.actions, keywords=keywords_of(setups))
         runner.start()
     total = 0
     try:
@@ -205,6 +205,7 @@ def check_config(args) -> int:
     config, setups = _load(args)
     from .actions import probe_pins, resolve_hooks
     from .daemon import capture_block_ms, probe_source
+    from .detector import keywords_of
 
     model = setups[0].model
 
@@ -223,7 +224,7 @@ def check_config(args) -> int:
               f"patience {t.patience_windows}, refractory {t.refractory_s * 1000:.0f} ms")
     a = config.actions
     hooks = resolve_hooks(a)
-    keywords = [kw for s in setups for kw in s.keywords]
+    keywords = keywords_of(setups)
     for prefix, acts in a.sections():
         hook = hooks.get(f"{prefix}.hook.command")
         label = "actions" if prefix == "actions" else f"actions for {prefix[len('actions.keywords.'):]}"
@@ -264,6 +265,7 @@ def serve_wyoming(args) -> int:
 def run_daemon(args) -> int:
     from .actions import ActionRunner, resolve_hook
     from .daemon import Daemon
+    from .detector import keywords_of
     from .errors import ActionError
     from .integrations import start_wyoming_beside
 
@@ -280,7 +282,7 @@ def run_daemon(args) -> int:
         except ActionError as exc:  # the hook may appear later; each detection that misses it is counted
             log.warning("%s: detections will not run the hook until it exists", exc)
     wyoming = start_wyoming_beside(config)  # None unless wyoming.uri is set; before any pin is opened
-    actions = ActionRunner(config.actions, keywords=[kw for s in setups for kw in s.keywords])
+    actions = ActionRunner(config.actions, keywords=keywords_of(setups))
     try:
         actions.start()
     except BaseException:

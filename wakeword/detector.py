@@ -136,9 +136,13 @@ def load_setups(config) -> list[ModelSetup]:
 
     Thresholds: a models entry's own threshold, else trigger.threshold (one number for every
     keyword, or {keyword: number} over all the models' keywords), else the sidecar's. The
-    trigger section's timing applies to every model. ConfigError, naming config.source, for two
-    models with one keyword, a threshold or actions.keywords section naming a keyword no model
-    has, or a front end whose extra is missing."""
+    trigger section's timing applies to every model.
+
+    Two models may detect one keyword (an MFCC and a speech-embedding model of "stop", say): the
+    keyword then fires when either model fires, once per refractory period (Pipeline), and each
+    model needs its own threshold for it, since their scores are not on one scale. ConfigError,
+    naming config.source, for a keyword-wise trigger.threshold on such a keyword, a threshold or
+    actions.keywords section naming a keyword no model has, or a front end whose extra is missing."""
     where = config.source
     setups, owner = [], {}
     shared = config.trigger.threshold
@@ -146,10 +150,7 @@ def load_setups(config) -> list[ModelSetup]:
         model = load_model(m.path, num_threads=m.num_threads)
         model.spec.frontend.check_available()  # a missing [embedding] extra fails before any audio is read
         for kw in model.spec.keywords:
-            if kw in owner:
-                raise ConfigError(f"{where}: {m.key} ({m.path.name}) and {owner[kw]} both detect {kw!r}; "
-                                  "one keyword, one model: drop one of them")
-            owner[kw] = f"{m.key} ({m.path.name})"
+            owner.setdefault(kw, []).append(f"{m.key} ({m.path.name})")
         trigger = config.trigger
         if isinstance(shared, dict):
             trigger = replace(trigger, threshold={k: v for k, v in shared.items() if k in model.spec.keywords} or None)
@@ -166,11 +167,21 @@ def load_setups(config) -> list[ModelSetup]:
             if kw not in owner:
                 raise ConfigError(f"{where}: trigger.threshold.{kw} names a keyword no model has "
                                   f"(they have: {', '.join(owner)})")
+            if len(owner[kw]) > 1:
+                raise ConfigError(f"{where}: trigger.threshold.{kw} would set one threshold for {' and '.join(owner[kw])}, "
+                                  f"whose scores are not on one scale; give each models entry its own threshold")
     try:
         config.actions.check_keywords(owner)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     return setups
+
+
+def keywords_of(setups) -> list[str]:
+    """The keywords of every model, each once, in the models' order."""
+    if isinstance(setups, ModelSetup):
+        setups = [setups]
+    return list(dict.fromkeys(kw for s in setups for kw in s.keywords))
 
 
 def to_float_mono(block: np.ndarray) -> np.ndarray:
@@ -202,6 +213,10 @@ class Pipeline:
     setups: one ModelSetup, or several (models sharing the source). feed(block) -> [Detection],
     in model-rate samples from the start of the stream. Each model's window scores also go to
     on_scores(ends, scores, setup) if given (for --debug and evaluation).
+
+    A keyword that several models detect fires when any of them fires; a detection of it less
+    than the firing model's refractory period from the keyword's last detection, by whichever
+    model, is dropped, so one spoken word fires once however many models hear it.
     """
 
     setups: list
@@ -224,6 +239,12 @@ class Pipeline:
         for rate, by_params in by_rate.items():
             streams = [(params.open_stream(), lanes) for params, lanes in by_params.items()]
             self._groups.append((Resampler(self.source_rate_hz, rate), streams))
+        counts: dict[str, int] = {}
+        for lane in self.lanes:
+            for kw in lane.setup.keywords:
+                counts[kw] = counts.get(kw, 0) + 1
+        #: keyword -> seconds of its last detection, for the keywords several models share
+        self._last_s: dict[str, float | None] = {kw: None for kw, n in counts.items() if n > 1}
 
     @property
     def model(self) -> TfliteModel:
@@ -245,13 +266,30 @@ class Pipeline:
                     if self.on_scores is not None:
                         self.on_scores(ends, scores, lane.setup)
                     for end, row in zip(ends, scores):
-                        found.extend(lane.trigger.update(row, int(end)))
-        return found
+                        for det in lane.trigger.update(row, int(end)):
+                            found.append((det, lane))
+        return self._once(found)
 
     def flush(self) -> list[Detection]:
         """Detections still held by an open contest between keywords (trigger.Trigger), at the
         end of a stream."""
-        return [det for lane in self.lanes for det in lane.trigger.flush()]
+        return self._once([(det, lane) for lane in self.lanes for det in lane.trigger.flush()])
+
+    def _once(self, found: list) -> list[Detection]:
+        """[(Detection, lane)] -> [Detection]: a shared keyword's detections, in time order, less
+        those within the firing model's refractory period of the keyword's last one."""
+        if not self._last_s or not found:
+            return [det for det, _ in found]
+        out = []
+        for det, lane in sorted(found, key=lambda p: p[0].time_s) if len(found) > 1 else found:
+            kw = det.keyword
+            if kw in self._last_s:
+                last = self._last_s[kw]
+                if last is not None and abs(det.time_s - last) < lane.setup.trigger.refractory_s:
+                    continue
+                self._last_s[kw] = det.time_s
+            out.append(det)
+        return out
 
 
 def band_warning(source_rate_hz: int, setups) -> str | None:

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .detector import FramedStream, ModelSetup, Pipeline
+from .detector import FramedStream, ModelSetup, Pipeline, keywords_of
 from .errors import AudioFormatError, ConfigError
 from .pcm import decode
 from .settings import WyomingSettings
@@ -71,21 +71,22 @@ ERROR_PROTOCOL = "protocol"
 
 
 def build_info(setups: list[ModelSetup], languages: tuple[str, ...]) -> Info:
-    """The `info` reply: one wake program with one model entry per keyword of each model."""
+    """The `info` reply: one wake program with one model entry per keyword (a keyword several
+    models detect is one entry, naming them all)."""
     models = []
-    for setup in setups:
-        model = setup.model
-        for keyword in setup.keywords:
-            models.append(WakeModel(
-                name=keyword,
-                description=(f"{keyword!r} from {model.path.name} ({model.spec.frontend.frontend_type} front end, "
-                             f"threshold {setup.thresholds[keyword]:.4g})"),
-                phrase=keyword.replace("_", " "),
-                attribution=ATTRIBUTION,
-                installed=True,
-                languages=list(languages),
-                version=model.spec.name,
-            ))
+    for keyword in keywords_of(setups):
+        mine = [s for s in setups if keyword in s.keywords]
+        models.append(WakeModel(
+            name=keyword,
+            description=f"{keyword!r} from " + " or ".join(
+                f"{s.model.path.name} ({s.model.spec.frontend.frontend_type} front end, "
+                f"threshold {s.thresholds[keyword]:.4g})" for s in mine),
+            phrase=keyword.replace("_", " "),
+            attribution=ATTRIBUTION,
+            installed=True,
+            languages=list(languages),
+            version=" + ".join(dict.fromkeys(s.model.spec.name for s in mine)),
+        ))
     program = WakeProgram(name=PROGRAM_NAME, description=PROGRAM_DESCRIPTION, attribution=ATTRIBUTION,
                           installed=True, version=__version__, models=models)
     return Info(wake=[program])
@@ -266,7 +267,7 @@ class WyomingService:
         self.settings = settings
         self.address = settings.address
         self.setups = list(setups)
-        self.keywords = tuple(kw for s in self.setups for kw in s.keywords)
+        self.keywords = tuple(keywords_of(self.setups))
         self.info_event = build_info(self.setups, settings.languages).event()
         self.stats = ServiceStats()
         self.clients: set[WakeHandler] = set()

@@ -79,11 +79,58 @@ def test_two_embedding_heads_share_one_front_end_and_give_the_scores_they_give_a
     np.testing.assert_allclose(np.concatenate([s for _, s in halt_shared]), np.concatenate([s for _, s in alone]), atol=1e-6)
 
 
-def test_two_models_with_one_keyword_are_refused(tmp_path):
+def _stop_times(config_path, block_s=None):
+    """The recording between 2 s of quiet on each side, fed straight to a Pipeline (the same
+    stream for every model list, so the models' window grids line up)."""
+    import numpy as np
+
+    pipeline = Pipeline(load_setups(load_config(config_path)), 16000)
+    x, rate = read_wav(MIXED)
+    assert rate == 16000
+    quiet = (np.random.default_rng(0).standard_normal(2 * rate) * 1e-4).astype(np.float32)
+    x = np.concatenate([quiet, x, quiet])
+    step = len(x) if block_s is None else int(block_s * rate)
+    found = [d for i in range(0, len(x), step) for d in pipeline.feed(x[i:i + step])] + pipeline.flush()
+    return [d.time_s - 2.0 for d in found if d.keyword == "stop"]
+
+
+def test_two_models_of_one_keyword_fire_once_per_word_whichever_hears_it_first(tmp_path):
     pytest.importorskip("openwakeword")
-    cfg = write_config(tmp_path, "models:\n  - stop.tflite\n  - stop-embedding.tflite\n")
+    mfcc = _stop_times(write_config(tmp_path, "models: [stop.tflite]\n"))
+    emb = _stop_times(write_config(tmp_path, "models: [stop-embedding.tflite]\n"))
+    assert len(mfcc) == len(emb) == 2, (mfcc, emb)  # each alone hears both stops of the recording
+    both = write_config(tmp_path, "models:\n  - stop.tflite\n  - stop-embedding.tflite\n")
+    for block_s in (None, 0.1):  # one call for the file, or the daemon's 100 ms blocks
+        fused = _stop_times(both, block_s)
+        assert len(fused) == 2, (block_s, fused, mfcc, emb)  # not four: one detection per spoken word
+        for t, a, b in zip(fused, mfcc, emb):
+            assert t in (a, b) and abs(a - b) < 1.0
+        if block_s is None:  # all in one call: the earlier of the two
+            assert fused == [min(a, b) for a, b in zip(mfcc, emb)]
+    r = wakeword("--config", both, "--dry-run", MIXED, "--json")
+    assert r.returncode == 0, r.stderr
+    assert [json.loads(line)["keyword"] for line in r.stdout.splitlines()] == ["stop", "stop"]
+
+
+def test_one_threshold_for_a_keyword_two_models_share_is_refused(tmp_path):
+    pytest.importorskip("openwakeword")
+    cfg = write_config(tmp_path, "models:\n  - stop.tflite\n  - stop-embedding.tflite\ntrigger:\n  threshold: {stop: 0.9}\n")
     r = wakeword("--config", cfg, "--check-config", "--no-probe")
-    assert_one_line_error(r, "models[1] (stop-embedding.tflite)", "models[0] (stop.tflite)", "'stop'")
+    assert_one_line_error(r, "trigger.threshold.stop", "models[0] (stop.tflite)", "models[1] (stop-embedding.tflite)",
+                          "its own threshold")
+
+
+def test_the_wyoming_info_names_a_shared_keyword_once(tmp_path):
+    pytest.importorskip("openwakeword")
+    pytest.importorskip("wyoming")
+    from wakeword.wyoming_server import build_info
+
+    cfg = write_config(tmp_path, "models:\n  - path: stop.tflite\n    threshold: 0.99\n  - stop-embedding.tflite\n")
+    info = build_info(load_setups(load_config(cfg)), ("en",))
+    (entry,) = info.wake[0].models
+    assert entry.name == "stop"
+    assert "stop.tflite" in entry.description and "stop-embedding.tflite" in entry.description
+    assert "threshold 0.99)" in entry.description
 
 
 @pytest.mark.parametrize("text, needles", [
