@@ -82,3 +82,26 @@ def test_card_figures_come_from_the_results_file(tmp_path):
     (tmp_path / "experiments.json").write_text('{"experiments": [{"result": "no name"}]}')
     assert card_main([str(tmp_path / "r.json"), "--out", str(tmp_path / "README.md")]) == 2
     assert (tmp_path / "README.md").read_text() == card  # the old card is kept
+
+
+def test_a_fused_pair_gets_its_pooled_and_nested_rows(tmp_path):
+    from wakeword.train.card import render_card
+
+    res = results(tmp_path, tmp_path / "runs" / "cv" / "ours")
+    chosen = point(0.99, [0.231, 0.525, 0.6, 0.61], 24)
+    chosen["thresholds"] = {"ours": 0.99, "emb": 0.995}
+
+    def nested(frr, fa):
+        return {"met": True, **{k: v for k, v in point(0.0, frr, fa).items() if k in ("frr", "frr_by_fold", "fa_count", "hours", "fa_per_hour")}}
+
+    res["fusions"] = [{"name": "ours + emb", "members": ["ours", "emb"], "conditions": CONDS, "at_chosen": chosen,
+                       "nested": nested([0.25, 0.52, 0.6, 0.61], 27),
+                       "nested_members": {"ours": nested([0.47, 0.65, 0.72, 0.64], 21), "emb": {"met": False}}}]
+    card = render_card(res, tmp_path / "r.json", tmp_path / "README.md")
+    assert "### Two models at once" in card
+    assert "| **ours + emb**, pooled choice | ours 0.9900, emb 0.99500 | 23.1 % (22-25 %) | 52.5 % (52-55 %) |" in card
+    assert "| **ours + emb**, nested | per fold | 25.0 % (24-27 %) |" in card and "0.54 (27 in 50 h)" in card
+    assert "| ours alone, nested | per fold | 47.0 % (46-49 %) |" in card and "| emb alone, nested | not met |" in card
+    assert "models: [{path:" not in card  # neither member is shipped beside the card
+    del res["fusions"]
+    assert "Two models at once" not in render_card(res, tmp_path / "r.json", tmp_path / "README.md")

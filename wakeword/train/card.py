@@ -182,6 +182,40 @@ def _cross_corpus_lines(results: dict) -> list[str]:
     return out + [""]
 
 
+def _fusion_lines(results: dict, shipped: dict) -> list[str]:
+    """'Both models at once': each --fuse pair, at its pooled thresholds and nested."""
+    fusions = [f for f in results.get("fusions") or [] if f.get("at_chosen")]
+    if not fusions:
+        return []
+    files = {m["name"]: shipped.get(m["run_dir"], {}).get("file") for m in results["models"]}
+    out = ["### Two models at once", "",
+           "A `models:` list with two models of one keyword fires when either fires, once per refractory period. "
+           "From the same out-of-fold scores: a trial counts as detected when either model detects it, and the "
+           "stream's false accepts are the two models' merged as the daemon merges them. The pair of thresholds is "
+           f"chosen on the pooled scores (lowest mean FRR at <= {TARGET_FA_PER_HOUR:g} FA/h), which flatters a pair more "
+           "than one threshold flatters one model; the nested rows choose each fold's thresholds on the other folds "
+           "only, for the pair and for each model alone, and are the fair comparison.", ""]
+    for f in fusions:
+        conds = f["conditions"]
+        p = f["at_chosen"]
+        rows = [["", "thresholds", *[f"FRR {c}" for c in conds], "FA/h", "latency p50 / p90"]]
+        rows.append([f"**{f['name']}**, pooled choice",
+                     ", ".join(f"{n} {fmt_threshold(t)}" for n, t in p["thresholds"].items()),
+                     *[frr_cell(p, c) for c in conds], fa_cell(p), latency_cell(p)])
+        nested = [(f"**{f['name']}**, nested", f["nested"])] + [(f"{n} alone, nested", v) for n, v in f["nested_members"].items()]
+        for label, n in nested:
+            if not n.get("met"):
+                rows.append([label, "not met", *["n/a"] * len(conds), "n/a", ""])
+                continue
+            rows.append([label, "per fold", *[frr_cell(n, c) for c in conds], fa_cell(n), ""])
+        out += [_md_table(rows), ""]
+        named = [files.get(n) for n in f["members"]]
+        if all(named):
+            out += ["In config.yaml, with the shipped models: `models: [" + ", ".join(
+                f"{{path: {file}, threshold: {fmt_threshold(p['thresholds'][n])}}}" for n, file in zip(f["members"], named)) + "]`.", ""]
+    return out
+
+
 def _experiment_lines(card_dir: Path) -> list[str]:
     """'## What was tried' from card_dir/experiments.json; nothing if the file is absent."""
     path = card_dir / EXPERIMENTS_FILE
@@ -254,6 +288,7 @@ def render_card(results: dict, results_path: Path, card_path: Path) -> str:
         lines += [f"![DET curve]({det_rel})", "", "DET curve: pooled false rejects against pooled false accepts per hour "
                   f"over thresholds {PLOT_MIN_THRESHOLD:g}-{THRESHOLD_GRID[-1]:g} (dot: chosen threshold). Points with no "
                   "false accept sit on the '0 FA' line. The whole curve is in the results file.", ""]
+    lines += _fusion_lines(results, shipped)
     lines += ["### What causes the false accepts", "", *_causes_lines(results), ""]
     lines += _cross_corpus_lines(results)
     lines += ["### The folds", "", _md_table(fold_rows(results)), ""]

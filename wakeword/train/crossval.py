@@ -24,6 +24,7 @@ import numpy as np
 from ..detector import ModelSetup, window_span_s
 from ..errors import ConfigError
 from ..model import load_model
+from ..settings import TriggerSettings
 from . import data as datamod
 from .common import FoldPlan
 from .evalsets import (
@@ -39,6 +40,7 @@ from .evalsets import (
     build_solo_trials,
     snr_name,
 )
+from .fusion import summarise_fusion
 from .scoring import score_stream
 from .thresholds import (
     TARGET_FA_PER_HOUR,
@@ -333,8 +335,12 @@ def _base_trigger(run_dir: Path):
 
 def cross_validate(recipes: dict[str, Path], plan: FoldPlan, keyword: str, seed: int = 0,
                    hours: float = DEFAULT_EVAL_HOURS, snrs_db=DEFAULT_SNRS_DB, placements: int = DEFAULT_PLACEMENTS,
-                   cache_dir: Path | None = DEFAULT_CACHE_DIR, extra_sources=(), all_clips=None) -> dict:
-    """Score every recipe's fold models ({name: run dir}) on their folds; the results dict."""
+                   cache_dir: Path | None = DEFAULT_CACHE_DIR, extra_sources=(), all_clips=None, fusions=()) -> dict:
+    """Score every recipe's fold models ({name: run dir}) on their folds; the results dict.
+
+    fusions: tuples of recipe names run together on the keyword (fusion.py), each summarised
+    from the same scores."""
+
     if not plan.k:
         raise ConfigError("cross-validation needs --folds K")
     scored: dict[str, list[dict]] = {name: [] for name in recipes}
@@ -346,6 +352,10 @@ def cross_validate(recipes: dict[str, Path], plan: FoldPlan, keyword: str, seed:
         for name, run_dir in recipes.items():
             scored[name].append(score_fold(load_fold_model(run_dir, fold, plan, keyword), sets, cache_dir))
         log.info("fold %d scored", fold)
+    models = [summarise(name, run_dir, scored[name], keyword, whole_sources=whole) for name, run_dir in recipes.items()]
+    by_name = {m["name"]: m for m in models}
+    fused = [summarise_fusion([(n, scored[n], TriggerSettings(**by_name[n]["trigger"])) for n in combo], keyword)
+             for combo in fusions]
     return {
         "keyword": keyword,
         "folds": plan.k,
@@ -358,5 +368,6 @@ def cross_validate(recipes: dict[str, Path], plan: FoldPlan, keyword: str, seed:
         "fold_info": fold_info,
         "targets": {"fa_per_hour": TARGET_FA_PER_HOUR, "frr": TARGET_FRR},
         "whole_sources": whole,
-        "models": [summarise(name, run_dir, scored[name], keyword, whole_sources=whole) for name, run_dir in recipes.items()],
+        "models": models,
+        "fusions": fused,
     }

@@ -31,6 +31,7 @@ from . import data as datamod
 from .common import DEFAULT_DATA, DEFAULT_FOLDS, FoldPlan
 from .crossval import DEFAULT_CACHE_DIR, DEFAULT_EVAL_HOURS, cross_validate
 from .evalsets import DEFAULT_PLACEMENTS, DEFAULT_SNRS_DB
+from .fusion import parse_fusions
 from .report import plot_det, print_report
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fold-seed", type=int, default=0, help="the --fold-seed they were trained with")
     p.add_argument("--hold-out-source", action="append", default=[], metavar="SOURCE",
                    help="a manifest source the recipes were trained without: scored as its own negative stream")
+    p.add_argument("--fuse", action="append", default=[], metavar="NAME+NAME",
+                   help="also figure these recipes run together (a models: list with both; the keyword fires when "
+                        "either fires), from the same scores; repeatable")
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation audio (placements, streams)")
     p.add_argument("--hours", type=float, default=DEFAULT_EVAL_HOURS, help="negative stream per fold, hours (default %(default)s)")
     p.add_argument("--snr-db", type=float, action="append", help=f"noisy conditions (default {list(DEFAULT_SNRS_DB)})")
@@ -79,11 +83,13 @@ def main(argv=None) -> int:
         for name, folder in recipes.items():
             if not (folder / "fold0.tflite").is_file():
                 raise ConfigError(f"{folder}: no fold0.tflite (train the recipe with --folds {args.folds} --out {folder})")
+        fusions = parse_fusions(args.fuse, list(recipes))
         clips = datamod.load_corpus(args.data, args.keyword)
         plan = FoldPlan.make(clips, args.folds, args.fold_seed, args.hold_out_source)
         results = cross_validate(recipes, plan, args.keyword, args.seed, args.hours,
                                  tuple(args.snr_db) if args.snr_db else DEFAULT_SNRS_DB, args.placements,
-                                 args.cache_dir, args.hold_out_source, clips)
+                                 args.cache_dir, args.hold_out_source, clips,
+                                 fusions=fusions)
         det_path = args.det or args.out.with_name(args.out.stem + "-det.png")
         results.update(
             created_utc=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -1,0 +1,60 @@
+"""Two recipes run together on one keyword (train/fusion.py), from recorded scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.unit.test_train_thresholds import TRIG, stream_set, trial_set
+from wakeword.train.fusion import merged_count, summarise_fusion
+
+
+def test_the_merged_count_drops_a_detection_within_a_refractory_period_of_the_last_one_kept():
+    assert merged_count([np.array([1.0, 3.0]), np.array([1.5, 5.0])], 1.0) == 3
+    assert merged_count([np.array([1.0, 2.5]), np.array([1.9])], 1.0) == 2  # 1.9 dropped, so 2.5 counts
+    assert merged_count([np.array([1.0]), np.array([1.0])], 1.0) == 1
+    assert merged_count([np.zeros(0), np.zeros(0)], 1.0) == 0
+
+
+def folds(heights, seed):
+    """Two folds of 20 trials and a 2 h stream each; each stream has one negative that scores
+    0.97, above every other negative (at most 0.9)."""
+    out = []
+    for fold in range(2):
+        stream = stream_set(2.0, 20, seed + fold, fold)
+        stream.scores.scores[998:1003, 0] = np.array([0.3, 0.7, 1.0, 0.7, 0.3]) * 0.97
+        out.append({"trials:clean": trial_set(20, heights, fold), "negative": stream})
+    return out
+
+
+def test_a_pair_that_hears_different_trials_misses_fewer_than_either_and_counts_each_false_accept_once():
+    # the trials peak at 0.95, below each stream's 0.97 negative: hearing them all costs that
+    # false accept in each fold, 2 in 4 h, which meets 0.5 FA/h only if both members' count once
+    strong = np.r_[np.full(10, 0.95), np.full(10, 0.3)]
+    a, b = folds(strong, 0), folds(strong[::-1], 0)  # the same negative streams: the same false accepts
+    out = summarise_fusion([("A", a, TRIG), ("B", b, TRIG)], "stop")
+    for name in ("A", "B"):
+        assert out["nested_members"][name]["frr"]["clean"] == pytest.approx(0.5)
+    chosen = out["at_chosen"]
+    assert chosen["frr"]["clean"] == 0.0 and out["nested"]["frr"]["clean"] == 0.0
+    assert chosen["frr_by_fold"]["clean"] == [0.0, 0.0]
+    t_a, t_b = chosen["thresholds"]["A"], chosen["thresholds"]["B"]
+    assert max(t_a, t_b) <= 0.95
+    assert chosen["fa_count"] == 2 and chosen["fa_per_hour"] == pytest.approx(0.5)
+    assert chosen["latency_s"]["detections"] == 40
+
+
+def test_a_pair_is_no_better_than_its_better_member_when_they_hear_the_same_trials():
+    heights = np.linspace(0.5, 1.0, 20)
+    out = summarise_fusion([("A", folds(heights, 0), TRIG), ("B", folds(heights, 0), TRIG)], "stop")
+    assert out["nested"]["frr"]["clean"] == pytest.approx(out["nested_members"]["A"]["frr"]["clean"])
+
+
+def test_fuse_names_two_or_more_different_recipes():
+    from wakeword.errors import ConfigError
+    from wakeword.train.fusion import parse_fusions
+
+    assert parse_fusions(["A1+E0", "A0+A1+E0"], ["A0", "A1", "E0"]) == [("A1", "E0"), ("A0", "A1", "E0")]
+    for bad in ("A1", "A1+A1", "A1+X", "A1+"):
+        with pytest.raises(ConfigError, match="--fuse"):
+            parse_fusions([bad], ["A1", "E0"])
