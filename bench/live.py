@@ -2,7 +2,7 @@
 """Live cost: the real daemon as a process, beside a bare sounddevice capture, on one PulseAudio.
 
     python bench/live.py [--seconds 120] [--rate 44100 --rate 16000] [--block-ms 100 --block-ms 160]
-                         [--model models/stop.tflite]
+                         [--model models/stop.tflite [--model models/stop-embedding.tflite]]
 
 It starts its own PulseAudio server (harness/pulse.py: a private socket and runtime directory,
 nothing else touched), plays speech (the tests/data clips with pauses, as bench/cost.py makes
@@ -76,10 +76,13 @@ def start_bare(rate_hz: int, block_ms: int) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def start_daemon(tmp: Path, model: Path, rate_hz: int, block_ms: int, notify_path: str, events: Path):
+def start_daemon(tmp: Path, models: list[Path], rate_hz: int, block_ms: int, notify_path: str, events: Path):
     config = tmp / f"config-{rate_hz}-{block_ms}.yaml"
+    # one model as `model:`, several as a `models:` list (one capture, every model on it)
+    which = (f"model: {{path: {str(models[0])!r}}}" if len(models) == 1
+             else "models: [" + ", ".join(repr(str(m)) for m in models) + "]")
     config.write_text(f"audio: {{device: pulse, sample_rate_hz: {rate_hz}, block_ms: {block_ms}}}\n"
-                      f"model: {{path: {str(model)!r}}}\nactions: {{led: {{pin: null}}}}\n")
+                      f"{which}\nactions: {{led: {{pin: null}}}}\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NOTIFY_SOCKET": notify_path}
     return subprocess.Popen([sys.executable, "-m", "wakeword", "--config", str(config)], env=env,
                             stdout=open(events, "w"), stderr=subprocess.PIPE, text=True, cwd=ROOT)
@@ -104,13 +107,13 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def measure(server: PrivatePulse, wav: Path, tmp: Path, model: Path, rate_hz: int, block_ms: int) -> dict:
+def measure(server: PrivatePulse, wav: Path, tmp: Path, models: list[Path], rate_hz: int, block_ms: int) -> dict:
     notify_path = str(tmp / f"notify-{rate_hz}-{block_ms}")
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(notify_path)
     events = tmp / f"events-{rate_hz}-{block_ms}.jsonl"
     bare = start_bare(rate_hz, block_ms)
-    daemon = start_daemon(tmp, model, rate_hz, block_ms, notify_path, events)
+    daemon = start_daemon(tmp, models, rate_hz, block_ms, notify_path, events)
     try:
         wait_ready(bare, notify)
         time.sleep(WARM_UP_S)
@@ -144,10 +147,12 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=120.0, help="seconds of audio played per configuration (default 120)")
     ap.add_argument("--rate", type=int, action="append", help="capture rate(s) in Hz (default 44100 and 16000)")
     ap.add_argument("--block-ms", type=int, action="append", help="capture block(s) in ms (default 100 and 160)")
-    ap.add_argument("--model", type=Path, default=ROOT / "models" / "stop.tflite", help="model (default models/stop.tflite)")
+    ap.add_argument("--model", type=Path, action="append",
+                    help="model (default models/stop.tflite); repeat to run several at once, as a models: list")
     args = ap.parse_args()
     if args.seconds < 10:
         ap.error("--seconds must be at least 10")
+    models = [m.resolve() for m in (args.model or [ROOT / "models" / "stop.tflite"])]
     rates = args.rate or [44100, 16000]
     blocks = args.block_ms or [100, 160]
     with tempfile.TemporaryDirectory(prefix="wakeword-bench-live-") as tmp_name:
@@ -158,12 +163,12 @@ def main() -> int:
             server.start()
             with server.client_environment():
                 print(f"private PulseAudio (pid {server.pid}); {args.seconds:.0f} s of speech per configuration; "
-                      f"model {args.model.name}; CPU seconds per hour of audio, after a {WARM_UP_S:.0f} s warm-up")
+                      f"model {' + '.join(m.name for m in models)}; CPU seconds per hour of audio, after a {WARM_UP_S:.0f} s warm-up")
                 print(f"{'rate Hz':>8} {'block':>6} {'bare':>7} {'daemon':>7} {'ratio':>6} {'server':>7} "
                       f"{'daemon start':>12} {'detections':>10}")
                 for rate_hz in rates:
                     for block_ms in blocks:
-                        r = measure(server, wav, tmp, args.model.resolve(), rate_hz, block_ms)
+                        r = measure(server, wav, tmp, models, rate_hz, block_ms)
                         print(f"{rate_hz:>8} {block_ms:>4}ms {r['bare']:>7.1f} {r['daemon']:>7.1f} "
                               f"{r['daemon'] / r['bare']:>5.2f}x {r['server']:>7.1f} {r['daemon_start_cpu_s']:>10.2f} s "
                               f"{r['detections']:>10}" + (f"  ({r['overflows']} overflow warnings)" if r["overflows"] else ""),
