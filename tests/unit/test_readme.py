@@ -38,3 +38,26 @@ def test_ci_starts_no_pulseaudio_of_its_own():
     code = "\n".join(line for line in CI.splitlines() if not line.lstrip().startswith("#"))
     assert "pulseaudio --" not in code and "pactl" not in code
     assert "WAKEWORD_REQUIRE_LIVE=1" in code
+
+
+def test_the_readmes_two_model_example_loads_with_the_pairs_thresholds_from_the_card(tmp_path):
+    import json
+
+    import pytest
+    import yaml
+
+    pytest.importorskip("openwakeword")
+    from wakeword.config import load_config
+    from wakeword.detector import load_setups
+    from wakeword.train.report import fmt_threshold
+
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", README, flags=re.S)]
+    (pair,) = [b for b in blocks if isinstance(b, dict) and [m.get("path") for m in b.get("models", []) if isinstance(m, dict)]
+               == ["stop", "stop-embedding"]]
+    results = json.loads((ROOT / "models" / "eval-results.json").read_text())
+    chosen = next(f for f in results["fusions"] if f["members"] == ["A1", "E0"])["at_chosen"]["thresholds"]
+    assert [fmt_threshold(m["threshold"]) for m in pair["models"]] == [fmt_threshold(chosen["A1"]), fmt_threshold(chosen["E0"])]
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(pair))
+    setups = load_setups(load_config(config))
+    assert [s.thresholds["stop"] for s in setups] == [m["threshold"] for m in pair["models"]]

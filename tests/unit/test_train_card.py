@@ -67,7 +67,8 @@ def test_card_figures_come_from_the_results_file(tmp_path):
     # a shipped model beside the card, whose sidecar names this cross-validation, is found
     (tmp_path / "stop.tflite").write_bytes(b"x" * 2048)
     (tmp_path / "stop.json").write_text(json.dumps({"model_file": "stop.tflite", "thresholds": {"stop": 0.97},
-                                                    "training": {"crossval": {"results": str(tmp_path / "runs" / "cv" / "ours" / "cv.json")}}}))
+                                                    "training": {"command": "wakeword-train --folds 5 --out runs/cv/ours --final",
+                                                                 "crossval": {"results": str(tmp_path / "runs" / "cv" / "ours" / "cv.json")}}}))
     res["models"][0]["training"]["data"]["tts"] = {"enabled": True}
     (tmp_path / "r.json").write_text(json.dumps(res))
     (tmp_path / "experiments.json").write_text(json.dumps({"about": "cross-validated", "experiments": [
@@ -77,6 +78,8 @@ def test_card_figures_come_from_the_results_file(tmp_path):
     card = (tmp_path / "README.md").read_text()
     assert "| shipped as | `stop.tflite` |" in card and "| size | 2 KiB |" in card
     assert f"wakeword-train ship {tmp_path / 'runs' / 'cv' / 'ours'}/final.tflite {tmp_path / 'stop.tflite'}" in card
+    # the reproduce section gives the shipped model's own command (it trains the final model too)
+    assert "wakeword-train --folds 5 --out runs/cv/ours --final\n" in card
     assert "apt-get install espeak-ng flite festival festvox-" in card
     assert "**TTS voices** (ours; not kept)" in card and "84.0 % against 59.8 %" in card
     (tmp_path / "experiments.json").write_text('{"experiments": [{"result": "no name"}]}')

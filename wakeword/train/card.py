@@ -79,7 +79,8 @@ def shipped_models(card_dir: Path) -> dict[str, dict]:
             continue
         model = sidecar.with_name(data.get("model_file", sidecar.stem + ".tflite"))
         out[str(Path(results).parent)] = {"file": model.name, "bytes": model.stat().st_size if model.is_file() else None,
-                                          "thresholds": data.get("thresholds"), "trigger": data.get("trigger")}
+                                          "thresholds": data.get("thresholds"), "trigger": data.get("trigger"),
+                                          "command": training_value(data.get("training") or {}, "command")}
     return out
 
 
@@ -308,7 +309,9 @@ def render_card(results: dict, results_path: Path, card_path: Path) -> str:
     if any(training_value(m["training"], "data", "tts", "enabled") for m in results["models"]):
         lines.append(f"# synthetic voices (--tts) need every engine and voice: apt-get install {' '.join(TTS_PACKAGES)}")
     for m in results["models"]:
-        lines.append(training_value(m["training"], "command") or f"# {m['name']}: no command recorded")
+        # a shipped model's own command (fold models and the final one); else the fold models'
+        command = shipped.get(m["run_dir"], {}).get("command") or training_value(m["training"], "command")
+        lines.append(command or f"# {m['name']}: no command recorded")
         if m["run_dir"] in shipped:
             lines.append(f"wakeword-train ship {m['run_dir']}/final.tflite {card_dir / shipped[m['run_dir']]['file']}")
     lines += [results.get("command", "python -m wakeword.train.evaluate ..."),
