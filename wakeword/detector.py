@@ -162,6 +162,18 @@ def load_setups(config) -> list[ModelSetup]:
         if m.threshold is not None:
             trigger = replace(trigger, threshold=m.threshold)
         setups.append(ModelSetup.configured(model, trigger, where=where))
+    for kw, models in owner.items():
+        if len(models) < 2:
+            continue
+        if shared is not None and not isinstance(shared, dict):
+            raise ConfigError(f"{where}: trigger.threshold (or --threshold) would set one threshold for {kw!r} in "
+                              f"{' and '.join(models)}, whose scores are not on one scale; give each models entry its own threshold")
+        for m, entry in zip(config.models, setups):
+            if kw in entry.keywords and not (isinstance(m.threshold, (int, float)) or
+                                             (isinstance(m.threshold, dict) and kw in m.threshold)):
+                raise ConfigError(f"{where}: {m.key} ({m.path.name}) shares {kw!r} with {' and '.join(x for x in models if not x.startswith(m.key + ' '))}: "
+                                  f"give it its own threshold ({m.key}.threshold; the model card gives the pair's), "
+                                  "its sidecar's is for the model alone")
     if isinstance(shared, dict):
         for kw in shared:
             if kw not in owner:
@@ -243,8 +255,11 @@ class Pipeline:
         for lane in self.lanes:
             for kw in lane.setup.keywords:
                 counts[kw] = counts.get(kw, 0) + 1
-        #: keyword -> seconds of its last detection, for the keywords several models share
-        self._last_s: dict[str, float | None] = {kw: None for kw, n in counts.items() if n > 1}
+        #: keyword -> seconds of its last detection, for the keywords several models share, and
+        #: the quiet time after it: the longest refractory period of the models that share it
+        self._last_s: dict[str, float] = {kw: -np.inf for kw, n in counts.items() if n > 1}
+        self._shared_refractory_s = {kw: max(lane.setup.trigger.refractory_s for lane in self.lanes if kw in lane.setup.keywords)
+                                     for kw in self._last_s}
 
     @property
     def model(self) -> TfliteModel:
@@ -276,18 +291,20 @@ class Pipeline:
         return self._once([(det, lane) for lane in self.lanes for det in lane.trigger.flush()])
 
     def _once(self, found: list) -> list[Detection]:
-        """[(Detection, lane)] -> [Detection]: a shared keyword's detections, in time order, less
-        those within the firing model's refractory period of the keyword's last one."""
+        """[(Detection, lane)] -> [Detection]: a shared keyword's detections less those within its
+        refractory period (the longest of its models') of the last one reported. Those a call
+        completes go in time order; across calls the first reported wins, and a late detection
+        of a moment already past (a slower model's) never moves the keyword's last time back."""
         if not self._last_s or not found:
             return [det for det, _ in found]
         out = []
-        for det, lane in sorted(found, key=lambda p: p[0].time_s) if len(found) > 1 else found:
+        for det, _lane in sorted(found, key=lambda p: p[0].time_s) if len(found) > 1 else found:
             kw = det.keyword
             if kw in self._last_s:
                 last = self._last_s[kw]
-                if last is not None and abs(det.time_s - last) < lane.setup.trigger.refractory_s:
+                if abs(det.time_s - last) < self._shared_refractory_s[kw]:
                     continue
-                self._last_s[kw] = det.time_s
+                self._last_s[kw] = max(last, det.time_s)
             out.append(det)
         return out
 

@@ -99,7 +99,8 @@ def test_two_models_of_one_keyword_fire_once_per_word_whichever_hears_it_first(t
     mfcc = _stop_times(write_config(tmp_path, "models: [stop.tflite]\n"))
     emb = _stop_times(write_config(tmp_path, "models: [stop-embedding.tflite]\n"))
     assert len(mfcc) == len(emb) == 2, (mfcc, emb)  # each alone hears both stops of the recording
-    both = write_config(tmp_path, "models:\n  - stop.tflite\n  - stop-embedding.tflite\n")
+    both = write_config(tmp_path, "models:\n  - {path: stop.tflite, threshold: 0.98}\n"
+                                  "  - {path: stop-embedding.tflite, threshold: 0.99206}\n")
     for block_s in (None, 0.1):  # one call for the file, or the daemon's 100 ms blocks
         fused = _stop_times(both, block_s)
         assert len(fused) == 2, (block_s, fused, mfcc, emb)  # not four: one detection per spoken word
@@ -112,12 +113,22 @@ def test_two_models_of_one_keyword_fire_once_per_word_whichever_hears_it_first(t
     assert [json.loads(line)["keyword"] for line in r.stdout.splitlines()] == ["stop", "stop"]
 
 
-def test_one_threshold_for_a_keyword_two_models_share_is_refused(tmp_path):
+PAIR = "models:\n  - {path: stop.tflite, threshold: 0.99}\n  - {path: stop-embedding.tflite, threshold: 0.994}\n"
+
+
+@pytest.mark.parametrize("text, flags, needles", [
+    (PAIR + "trigger:\n  threshold: {stop: 0.9}\n", (), ("trigger.threshold.stop", "models[0] (stop.tflite)",
+                                                           "models[1] (stop-embedding.tflite)", "its own threshold")),
+    (PAIR + "trigger:\n  threshold: 0.9\n", (), ("trigger.threshold (or --threshold)", "'stop'", "not on one scale")),
+    (PAIR, ("--threshold", "0.9"), ("trigger.threshold (or --threshold)", "'stop'")),
+    ("models:\n  - {path: stop.tflite, threshold: 0.99}\n  - stop-embedding.tflite\n", (),
+     ("models[1] (stop-embedding.tflite) shares 'stop' with models[0] (stop.tflite)", "models[1].threshold")),
+])
+def test_a_keyword_two_models_share_needs_a_threshold_of_each_models_own(tmp_path, text, flags, needles):
     pytest.importorskip("openwakeword")
-    cfg = write_config(tmp_path, "models:\n  - stop.tflite\n  - stop-embedding.tflite\ntrigger:\n  threshold: {stop: 0.9}\n")
-    r = wakeword("--config", cfg, "--check-config", "--no-probe")
-    assert_one_line_error(r, "trigger.threshold.stop", "models[0] (stop.tflite)", "models[1] (stop-embedding.tflite)",
-                          "its own threshold")
+    r = wakeword("--config", write_config(tmp_path, text), "--check-config", "--no-probe", *flags)
+    assert_one_line_error(r, *needles)
+    assert wakeword("--config", write_config(tmp_path, PAIR), "--check-config", "--no-probe").returncode == 0
 
 
 def test_the_wyoming_info_names_a_shared_keyword_once(tmp_path):
@@ -125,12 +136,12 @@ def test_the_wyoming_info_names_a_shared_keyword_once(tmp_path):
     pytest.importorskip("wyoming")
     from wakeword.wyoming_server import build_info
 
-    cfg = write_config(tmp_path, "models:\n  - path: stop.tflite\n    threshold: 0.99\n  - stop-embedding.tflite\n")
+    cfg = write_config(tmp_path, PAIR)
     info = build_info(load_setups(load_config(cfg)), ("en",))
     (entry,) = info.wake[0].models
     assert entry.name == "stop"
     assert "stop.tflite" in entry.description and "stop-embedding.tflite" in entry.description
-    assert "threshold 0.99)" in entry.description
+    assert "threshold 0.99)" in entry.description and "threshold 0.994)" in entry.description
 
 
 @pytest.mark.parametrize("text, needles", [

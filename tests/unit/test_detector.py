@@ -77,3 +77,41 @@ def test_int16_and_stereo_blocks_are_converted_to_float_mono():
     stereo = np.array([[16384, -16384], [32767, 32767]], dtype=np.int16)
     np.testing.assert_allclose(to_float_mono(stereo), [0.0, 32767 / 32768], atol=1e-6)
     assert to_float_mono(np.zeros((5, 1), np.float32)).shape == (5,)
+
+
+def _always(refractory_s: float) -> ModelSetup:
+    """The tiny test model with a threshold of 1e-6: it fires as often as its refractory period lets it."""
+    from pathlib import Path
+
+    from wakeword.model import load_model
+    from wakeword.settings import TriggerSettings
+
+    model = load_model(Path(__file__).resolve().parents[1] / "data" / "tiny-int8.tflite")
+    return ModelSetup(model, {"stop": 1e-6}, TriggerSettings(hop_s=0.04, refractory_s=refractory_s))
+
+
+def _det(t: float):
+    from wakeword.trigger import Detection
+
+    return Detection("stop", 1.0, int(round(t * 16000)), 16000)
+
+
+def test_a_keyword_two_models_share_stays_quiet_for_the_longer_refractory_period():
+    pipe = Pipeline([_always(1.0), _always(0.3)], 16000)
+    slow, quick = pipe.lanes
+    assert [d.time_s for d in pipe._once([(_det(10.0), slow)])] == [10.0]
+    assert pipe._once([(_det(10.5), quick)]) == []  # within the 1.0 s model's quiet time, whoever fires
+    assert [d.time_s for d in pipe._once([(_det(11.0), quick)])] == [11.0]
+    # a keyword only one model has keeps that model's own trigger, untouched
+    single = Pipeline([_always(0.3)], 16000)
+    assert [d.time_s for d in single._once([(_det(1.0), single.lanes[0]), (_det(1.1), single.lanes[0])])] == [1.0, 1.1]
+
+
+def test_a_late_detection_of_a_moment_already_past_never_moves_the_keywords_last_time_back():
+    pipe = Pipeline([_always(1.0), _always(1.0)], 16000)
+    fast, slow = pipe.lanes
+    det = _det
+    assert [d.time_s for d in pipe._once([(det(10.0), fast)])] == [10.0]
+    assert pipe._once([(det(8.5), slow)]) != []  # 1.5 s before: another word, reported late
+    assert pipe._once([(det(10.6), slow)]) == []  # still within 1 s of 10.0, the latest reported
+    assert [d.time_s for d in pipe._once([(det(11.2), fast), (det(11.0), slow)])] == [11.0]  # one call: time order

@@ -58,3 +58,34 @@ def test_fuse_names_two_or_more_different_recipes():
     for bad in ("A1", "A1+A1", "A1+X", "A1+"):
         with pytest.raises(ConfigError, match="--fuse"):
             parse_fusions([bad], ["A1", "E0"])
+
+
+def test_a_folds_nested_thresholds_are_chosen_without_looking_at_that_fold():
+    heights = np.linspace(0.5, 1.0, 20)
+
+    def three(extra_in_fold0):
+        out = []
+        for fold in range(3):
+            stream = stream_set(2.0, 20, fold, fold)
+            if fold == 0:
+                for k in range(extra_in_fold0):  # loud negatives in fold 0 only
+                    stream.scores.scores[2000 + 100 * k : 2005 + 100 * k, 0] = np.array([0.3, 0.7, 1.0, 0.7, 0.3]) * 0.86
+            out.append({"trials:clean": trial_set(20, heights, fold), "negative": stream})
+        return out
+
+    quiet = summarise_fusion([("A", three(0), TRIG), ("B", three(0), TRIG)], "stop")["nested"]["thresholds_by_fold"]
+    loud = summarise_fusion([("A", three(3), TRIG), ("B", three(3), TRIG)], "stop")["nested"]["thresholds_by_fold"]
+    assert loud[0] == quiet[0]  # fold 0's own negatives cannot move fold 0's thresholds
+    assert loud[1] != quiet[1] or loud[2] != quiet[2]  # ...but they do move the folds trained on them
+
+
+def test_a_word_both_models_detect_far_apart_counts_as_fired_twice():
+    strong = np.full(20, 1.0)
+    a, b = folds(strong, 0), folds(strong, 0)
+    for s in b:  # B's scores 1.2 s later than A's: beyond the 1 s refractory period, inside the trial
+        sc = s["trials:clean"].scores.scores
+        sc[:] = np.roll(sc, 12, axis=0)
+    out = summarise_fusion([("A", a, TRIG), ("B", b, TRIG)], "stop")["at_chosen"]["double_fires"]
+    assert out["trials_fired"] == 40 and out["fired_twice"] == 40
+    same = summarise_fusion([("A", folds(strong, 0), TRIG), ("B", folds(strong, 0), TRIG)], "stop")["at_chosen"]["double_fires"]
+    assert same["fired_twice"] == 0

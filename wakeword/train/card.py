@@ -193,9 +193,11 @@ def _fusion_lines(results: dict, shipped: dict) -> list[str]:
            "A `models:` list with two models of one keyword fires when either fires, once per refractory period. "
            "From the same out-of-fold scores: a trial counts as detected when either model detects it, and the "
            "stream's false accepts are the two models' merged as the daemon merges them. The pair of thresholds is "
-           f"chosen on the pooled scores (lowest mean FRR at <= {TARGET_FA_PER_HOUR:g} FA/h), which flatters a pair more "
-           "than one threshold flatters one model; the nested rows choose each fold's thresholds on the other folds "
-           "only, for the pair and for each model alone, and are the fair comparison.", ""]
+           f"chosen on the pooled scores (lowest mean FRR over the conditions at <= {TARGET_FA_PER_HOUR:g} FA/h, no margin), "
+           "which flatters a pair more than one threshold flatters one model; the nested rows choose each fold's "
+           "thresholds on the other folds only, by that same rule, for the pair and for each model alone (so they differ "
+           "a little from the single models' own rows above, whose threshold rule adds a margin), and are the fair "
+           "comparison.", ""]
     for f in fusions:
         conds = f["conditions"]
         p = f["at_chosen"]
@@ -210,6 +212,11 @@ def _fusion_lines(results: dict, shipped: dict) -> list[str]:
                 continue
             rows.append([label, "per fold", *[frr_cell(n, c) for c in conds], fa_cell(n), ""])
         out += [_md_table(rows), ""]
+        twice = p.get("double_fires")
+        if twice:
+            out += [f"At the pooled choice the pair fires twice on {twice['fired_twice']} of the {twice['trials_fired']} clean "
+                    f"keyword trials it detects ({100 * twice['fraction']:.1f} %): the two models' detections of one word "
+                    f"more than the keyword's {f['refractory_s']:g} s refractory period apart.", ""]
         named = [files.get(n) for n in f["members"]]
         if all(named):
             out += ["In config.yaml, with the shipped models: `models: [" + ", ".join(

@@ -3,12 +3,16 @@ either model fires, once per refractory period (detector.Pipeline).
 
 Computed from the recipes' out-of-fold scores (no model call): a trial is detected when either
 member detects it; the negative stream's detections are the members' merged in time order,
-dropping one within a refractory period of the last kept one, as the Pipeline does. The pair
-of thresholds is chosen on the pooled scores by the rule a single recipe's trigger settings
-are chosen by (lowest mean FRR over the conditions at <= 0.5 FA/h). Because a pair has two
-degrees of freedom, the pooled choice flatters it more than a single threshold flatters one
-recipe; so each member alone and the pair are also given "nested": each fold's figures at the
-threshold(s) chosen on the other folds only, pooled. Compare nested with nested.
+dropping one within a refractory period of the last kept one, as the Pipeline does (one
+refractory period for the keyword: the longest of the members'). The pair of thresholds is the
+one with the lowest mean FRR over the conditions at <= 0.5 FA/h on the pooled scores (the rule a
+single recipe's trigger settings are chosen by; a single recipe's shipped threshold follows
+thresholds.choose_threshold_from_curve instead, with a margin). Because a pair has two degrees of
+freedom, the pooled choice flatters it more than a single threshold flatters one recipe; so the
+pair and each member alone, by this same rule, are also given "nested": each fold's figures at
+the threshold(s) chosen on the other folds only, pooled. Compare nested with nested. The
+members' trigger settings (smoothing, patience) are their own recipes' choices on the pooled
+scores, not nested.
 """
 
 from __future__ import annotations
@@ -38,48 +42,55 @@ def parse_fusions(texts, names) -> list[tuple[str, ...]]:
     return out
 
 
-def merged_count(detections: list[np.ndarray], refractory_s: float) -> int:
-    """How many detections a Pipeline running every member reports: the members' times (s)
-    merged in order, each within refractory_s of the last reported one dropped."""
-    times = np.sort(np.concatenate(detections)) if detections else np.zeros(0)
-    n, last = 0, None
-    for t in times:
+def _merged_times(times: np.ndarray, refractory_s: float) -> np.ndarray:
+    """Detection times (s) as a Pipeline running every member reports them: in time order, each
+    within refractory_s of the last reported one dropped."""
+    kept, last = [], None
+    for t in np.sort(times):
         if last is None or t - last >= refractory_s:
-            n, last = n + 1, t
-    return n
+            kept.append(t)
+            last = t
+    return np.asarray(kept, np.float64)
+
+
+def merged_count(detections: list[np.ndarray], refractory_s: float) -> int:
+    """How many detections a Pipeline running every member reports (see _merged_times)."""
+    return len(_merged_times(np.concatenate(detections), refractory_s)) if detections else 0
 
 
 @dataclasses.dataclass
 class _Member:
-    """One member's per-threshold hits (fold -> condition -> bool per keyword trial) and
-    negative detections (fold -> seconds), over its candidate thresholds."""
+    """One member at every threshold of the grid: hits (fold -> condition -> bool per keyword
+    trial), negative-stream detections (fold -> seconds) and their count merged at the pair's
+    refractory period (fold -> int), and on the clean trials the detection times and the first
+    hit per keyword trial (NaN: none)."""
 
     name: str
     trigger: TriggerSettings
     thresholds: list
     hits: dict
     detections: dict
-    first: dict  # threshold -> fold -> first detection time per clean keyword trial (NaN: none)
+    fa: dict
+    clean_detections: dict
+    first: dict
 
 
-def _member(name: str, scored: list[dict], trigger: TriggerSettings, conditions, keyword: str, grid) -> _Member:
-    streams = [s["negative"] for s in scored]
-    hours = sum(s.hours for s in streams)
-    hits, dets, first, kept = {}, {}, {}, []
+def _member(name: str, scored: list[dict], trigger: TriggerSettings, conditions, keyword: str, grid,
+            refractory_s: float) -> _Member:
+    hits, dets, fa, clean, first = {}, {}, {}, {}, {}
     for t in grid:
-        d = [s.detections_s(keyword, t, trigger) for s in streams]
-        if sum(len(x) for x in d) / hours > TARGET_FA_PER_HOUR:
-            continue  # the pair fires at least as often as each member: this threshold cannot serve
-        kept.append(t)
-        dets[t] = d
+        dets[t] = [s["negative"].detections_s(keyword, t, trigger) for s in scored]
+        fa[t] = [merged_count([d], refractory_s) for d in dets[t]]
         hits[t] = [{c: s[f"trials:{c}"].hits(keyword, t, trigger, labels=(keyword,)) for c in conditions} for s in scored]
-        first[t] = []
+        clean[t], first[t] = [], []
         for s in scored:
             trials = s[f"trials:{CONDITION_CLEAN}"]
             starts, ends = trials.index.arrays_s()
             keep = np.array([e.label == keyword for e in trials.index.events], bool)
-            first[t].append(first_hit_s(trials.detections_s(keyword, t, trigger), starts[keep], ends[keep], trials.window_s))
-    return _Member(name, trigger, kept, hits, dets, first)
+            d = trials.detections_s(keyword, t, trigger)
+            clean[t].append(d)
+            first[t].append(first_hit_s(d, starts[keep], ends[keep], trials.window_s))
+    return _Member(name, trigger, list(grid), hits, dets, fa, clean, first)
 
 
 def _word_ends(scored: list[dict], keyword: str) -> list[np.ndarray]:
@@ -110,10 +121,18 @@ def _figures(members: list[_Member], combo, folds, conditions, hours_by_fold, re
 
 
 def _choose(members, folds, conditions, hours_by_fold, refractory_s):
-    """The thresholds (one per member) with the lowest mean FRR at <= TARGET FA/h over `folds`;
-    ties go to the fewer false accepts. None if no combination meets the FA/h target."""
+    """The thresholds (one per member) with the lowest mean FRR at <= TARGET FA/h over `folds`
+    (and only those folds: nothing of another fold is looked at); ties go to the fewer false
+    accepts. None if no combination meets the FA/h target.
+
+    A pair fires at least as often as each member alone (the merged count keeps the most
+    detections spaced a refractory period apart, and adding detections cannot lower that), so
+    only each member's thresholds that meet the target alone over `folds` are combined."""
+    folds = list(folds)
+    budget = TARGET_FA_PER_HOUR * sum(hours_by_fold[f] for f in folds)
+    candidates = [[t for t in m.thresholds if sum(m.fa[t][f] for f in folds) <= budget] for m in members]
     best = None
-    for combo in product(*[m.thresholds for m in members]):
+    for combo in product(*candidates):
         fig = _figures(members, combo, folds, conditions, hours_by_fold, refractory_s)
         if fig["fa_per_hour"] > TARGET_FA_PER_HOUR:
             continue
@@ -138,14 +157,32 @@ def _nested(members, k, conditions, hours_by_fold, refractory_s) -> dict:
     return out
 
 
+def _double_fires(parts, members, combo, keyword: str, refractory_s: float) -> dict:
+    """Clean keyword trials the pair fires on more than once (the two models' detections of one
+    word further apart than the refractory period), of those it fires on at all."""
+    twice = fired = 0
+    for f, s in enumerate(parts[0][1]):
+        trials = s[f"trials:{CONDITION_CLEAN}"]
+        starts, ends = trials.index.arrays_s()
+        keep = np.array([e.label == keyword for e in trials.index.events], bool)
+        window_s = max(p[1][f][f"trials:{CONDITION_CLEAN}"].window_s for p in parts)
+        kept = _merged_times(np.concatenate([m.clean_detections[t][f] for m, t in zip(members, combo)]), refractory_s)
+        lo = np.searchsorted(kept, starts[keep], side="left")
+        hi = np.searchsorted(kept, ends[keep] + window_s, side="right")
+        fired += int(np.sum(hi > lo))
+        twice += int(np.sum(hi - lo > 1))
+    return {"trials_fired": fired, "fired_twice": twice, "fraction": twice / fired if fired else 0.0}
+
+
 def summarise_fusion(parts: list[tuple[str, list[dict], TriggerSettings]], keyword: str, grid=THRESHOLD_GRID) -> dict:
     """parts: (recipe name, its scored folds as crossval.score_fold gives them, its chosen
     trigger settings) for each member. The results entry of the pair."""
     k = len(parts[0][1])
     conditions = [c.split(":", 1)[1] for c in parts[0][1][0] if c.startswith("trials:")]
-    members = [_member(name, scored, trig, conditions, keyword, grid) for name, scored, trig in parts]
+    # the Pipeline keeps a shared keyword quiet for the longest refractory period of its models
+    refractory_s = max(trig.refractory_s for _, _, trig in parts)
+    members = [_member(name, scored, trig, conditions, keyword, grid, refractory_s) for name, scored, trig in parts]
     hours_by_fold = [s["negative"].hours for s in parts[0][1]]
-    refractory_s = max(m.trigger.refractory_s for m in members)
     name = " + ".join(m.name for m in members)
     out = {"name": name, "members": [m.name for m in members], "keyword": keyword, "folds": k, "conditions": conditions,
            "refractory_s": refractory_s,
@@ -167,6 +204,7 @@ def summarise_fusion(parts: list[tuple[str, list[dict], TriggerSettings]], keywo
         ok = ~np.all(np.isnan(firsts), axis=0)
         lat.append(np.nanmin(firsts[:, ok], axis=0) - ends[f][ok])
     lat = np.concatenate(lat)
+    fig["double_fires"] = _double_fires(parts, members, combo, keyword, refractory_s)
     fig["latency_s"] = ({"median": float(np.median(lat)), "p90": float(np.percentile(lat, 90)), "detections": int(len(lat))}
                         if len(lat) else None)
     out["at_chosen"] = fig
