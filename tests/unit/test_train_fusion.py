@@ -89,3 +89,8 @@ def test_a_word_both_models_detect_far_apart_counts_as_fired_twice():
     assert out["trials_fired"] == 40 and out["fired_twice"] == 40
     same = summarise_fusion([("A", folds(strong, 0), TRIG), ("B", folds(strong, 0), TRIG)], "stop")["at_chosen"]["double_fires"]
     assert same["fired_twice"] == 0
+    # a longer refractory period for both (trigger.refractory_ms) covers the lag
+    longer = summarise_fusion([("A", a, TRIG), ("B", b, TRIG)], "stop", refractory_s=1.5)
+    assert longer["at_chosen"]["double_fires"]["fired_twice"] == 0
+    assert longer["refractory_s"] == 1.5 and longer["refractory_set"]
+    assert not summarise_fusion([("A", a, TRIG), ("B", b, TRIG)], "stop")["refractory_set"]

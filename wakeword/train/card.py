@@ -219,8 +219,10 @@ def _fusion_lines(results: dict, shipped: dict) -> list[str]:
                     f"more than the keyword's {f['refractory_s']:g} s refractory period apart.", ""]
         named = [files.get(n) for n in f["members"]]
         if all(named):
-            out += ["In config.yaml, with the shipped models: `models: [" + ", ".join(
-                f"{{path: {file}, threshold: {fmt_threshold(p['thresholds'][n])}}}" for n, file in zip(f["members"], named)) + "]`.", ""]
+            trigger = f", trigger: {{refractory_ms: {1000 * f['refractory_s']:.0f}}}" if f.get("refractory_set") else ""
+            out += ["In config.yaml, with the shipped models: `{models: [" + ", ".join(
+                f"{{path: {file}, threshold: {fmt_threshold(p['thresholds'][n])}}}" for n, file in zip(f["members"], named))
+                + f"]{trigger}}}`.", ""]
     return out
 
 

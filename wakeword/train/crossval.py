@@ -335,11 +335,12 @@ def _base_trigger(run_dir: Path):
 
 def cross_validate(recipes: dict[str, Path], plan: FoldPlan, keyword: str, seed: int = 0,
                    hours: float = DEFAULT_EVAL_HOURS, snrs_db=DEFAULT_SNRS_DB, placements: int = DEFAULT_PLACEMENTS,
-                   cache_dir: Path | None = DEFAULT_CACHE_DIR, extra_sources=(), all_clips=None, fusions=()) -> dict:
+                   cache_dir: Path | None = DEFAULT_CACHE_DIR, extra_sources=(), all_clips=None, fusions=(),
+                   fusion_refractory_s: float | None = None) -> dict:
     """Score every recipe's fold models ({name: run dir}) on their folds; the results dict.
 
     fusions: tuples of recipe names run together on the keyword (fusion.py), each summarised
-    from the same scores."""
+    from the same scores, with every member's refractory period fusion_refractory_s if given."""
 
     if not plan.k:
         raise ConfigError("cross-validation needs --folds K")
@@ -354,7 +355,8 @@ def cross_validate(recipes: dict[str, Path], plan: FoldPlan, keyword: str, seed:
         log.info("fold %d scored", fold)
     models = [summarise(name, run_dir, scored[name], keyword, whole_sources=whole) for name, run_dir in recipes.items()]
     by_name = {m["name"]: m for m in models}
-    fused = [summarise_fusion([(n, scored[n], TriggerSettings(**by_name[n]["trigger"])) for n in combo], keyword)
+    fused = [summarise_fusion([(n, scored[n], TriggerSettings(**by_name[n]["trigger"])) for n in combo], keyword,
+                              refractory_s=fusion_refractory_s)
              for combo in fusions]
     return {
         "keyword": keyword,

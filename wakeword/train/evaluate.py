@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fuse", action="append", default=[], metavar="NAME+NAME",
                    help="also figure these recipes run together (a models: list with both; the keyword fires when "
                         "either fires), from the same scores; repeatable")
+    p.add_argument("--fuse-refractory-ms", type=float, default=None, metavar="MS",
+                   help="the --fuse pairs' refractory period (config.yaml's trigger.refractory_ms; default: each model's own)")
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation audio (placements, streams)")
     p.add_argument("--hours", type=float, default=DEFAULT_EVAL_HOURS, help="negative stream per fold, hours (default %(default)s)")
     p.add_argument("--snr-db", type=float, action="append", help=f"noisy conditions (default {list(DEFAULT_SNRS_DB)})")
@@ -84,12 +86,15 @@ def main(argv=None) -> int:
             if not (folder / "fold0.tflite").is_file():
                 raise ConfigError(f"{folder}: no fold0.tflite (train the recipe with --folds {args.folds} --out {folder})")
         fusions = parse_fusions(args.fuse, list(recipes))
+        if args.fuse_refractory_ms is not None and not 0 < args.fuse_refractory_ms <= 60000:
+            raise ConfigError(f"--fuse-refractory-ms must be between 0 and 60000, got {args.fuse_refractory_ms:g}")
         clips = datamod.load_corpus(args.data, args.keyword)
         plan = FoldPlan.make(clips, args.folds, args.fold_seed, args.hold_out_source)
         results = cross_validate(recipes, plan, args.keyword, args.seed, args.hours,
                                  tuple(args.snr_db) if args.snr_db else DEFAULT_SNRS_DB, args.placements,
                                  args.cache_dir, args.hold_out_source, clips,
-                                 fusions=fusions)
+                                 fusions=fusions,
+                                 fusion_refractory_s=None if args.fuse_refractory_ms is None else args.fuse_refractory_ms / 1000)
         det_path = args.det or args.out.with_name(args.out.stem + "-det.png")
         results.update(
             created_utc=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
