@@ -79,8 +79,9 @@ def start_bare(rate_hz: int, block_ms: int) -> subprocess.Popen:
 def start_daemon(tmp: Path, models: list[Path], rate_hz: int, block_ms: int, notify_path: str, events: Path):
     config = tmp / f"config-{rate_hz}-{block_ms}.yaml"
     # one model as `model:`, several as a `models:` list (one capture, every model on it)
+    # (models sharing a keyword each need their own threshold: their sidecars', for this bench)
     which = (f"model: {{path: {str(models[0])!r}}}" if len(models) == 1
-             else "models: [" + ", ".join(repr(str(m)) for m in models) + "]")
+             else "models: [" + ", ".join(f"{{path: {str(m)!r}, threshold: {sidecar_threshold(m)}}}" for m in models) + "]")
     config.write_text(f"audio: {{device: pulse, sample_rate_hz: {rate_hz}, block_ms: {block_ms}}}\n"
                       f"{which}\nactions: {{led: {{pin: null}}}}\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NOTIFY_SOCKET": notify_path}
@@ -88,10 +89,25 @@ def start_daemon(tmp: Path, models: list[Path], rate_hz: int, block_ms: int, not
                             stdout=open(events, "w"), stderr=subprocess.PIPE, text=True, cwd=ROOT)
 
 
-def wait_ready(bare: subprocess.Popen, notify: socket.socket) -> None:
-    notify.settimeout(START_TIMEOUT_S)
-    while not notify.recv(4096).startswith(b"READY=1"):
-        pass
+def sidecar_threshold(model: Path) -> dict:
+    import json
+
+    return json.loads(model.with_suffix(".json").read_text())["thresholds"]
+
+
+def wait_ready(bare: subprocess.Popen, notify: socket.socket, daemon: subprocess.Popen) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    notify.settimeout(1.0)
+    while True:
+        if daemon.poll() is not None:
+            raise RuntimeError(f"the daemon exited ({daemon.returncode}) before it was ready: {daemon.stderr.read().strip()}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the daemon was not ready within {START_TIMEOUT_S:.0f} s")
+        try:
+            if notify.recv(4096).startswith(b"READY=1"):
+                break
+        except socket.timeout:
+            continue
     line = bare.stdout.readline()
     if line.strip() != "READY":
         raise RuntimeError(f"the bare capture did not start: {line!r} {bare.stderr.read()}")
@@ -115,7 +131,7 @@ def measure(server: PrivatePulse, wav: Path, tmp: Path, models: list[Path], rate
     bare = start_bare(rate_hz, block_ms)
     daemon = start_daemon(tmp, models, rate_hz, block_ms, notify_path, events)
     try:
-        wait_ready(bare, notify)
+        wait_ready(bare, notify, daemon)
         time.sleep(WARM_UP_S)
         start_cpu = {"bare": cpu_s(bare.pid), "daemon": cpu_s(daemon.pid), "server": cpu_s(server.pid)}
         started_s = time.monotonic()
