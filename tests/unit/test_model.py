@@ -11,9 +11,13 @@ from wakeword.errors import ModelError
 from wakeword.model import load_model
 
 
-def copy_model(tmp_path):
-    shutil.copy(SHIPPED_MODEL, tmp_path / "m.tflite")
-    data = json.loads(SHIPPED_MODEL.with_suffix(".json").read_text())
+#: A shipped model with one output (a logit): stop.tflite has one per class (softmax).
+ONE_OUTPUT_MODEL = SHIPPED_MODEL.with_name("baseline-stop.tflite")
+
+
+def copy_model(tmp_path, source=SHIPPED_MODEL):
+    shutil.copy(source, tmp_path / "m.tflite")
+    data = json.loads(source.with_suffix(".json").read_text())
     data["model_file"] = "m.tflite"
     (tmp_path / "m.json").write_text(json.dumps(data))
     return tmp_path / "m.tflite", data
@@ -54,7 +58,7 @@ def test_a_sidecar_with_the_wrong_dtype_is_rejected(tmp_path):
 
 
 def test_a_sidecar_with_more_keywords_than_outputs_is_rejected(tmp_path):
-    path, data = copy_model(tmp_path)
+    path, data = copy_model(tmp_path, ONE_OUTPUT_MODEL)
     data["keywords"] = ["stop", "go"]
     data["thresholds"] = {"stop": 0.5, "go": 0.5}
     (tmp_path / "m.json").write_text(json.dumps(data))
@@ -71,11 +75,14 @@ def test_corrupt_and_missing_models_are_model_errors(tmp_path):
         load_model(tmp_path / "absent.tflite")
 
 
-def test_a_logit_output_gets_the_sigmoid_applied_in_float(shipped_model, tmp_path):
+def test_a_logit_output_gets_the_sigmoid_applied_in_float(tmp_path):
     # the same graph read as emitting logits: the wrapper must map y -> 1 / (1 + e^-y)
     from dataclasses import replace
 
     from wakeword.model import TfliteModel
+
+    shipped_model = load_model(ONE_OUTPUT_MODEL)
+    assert shipped_model.spec.output_activation in ("sigmoid", "logit")
 
     as_logit = TfliteModel(shipped_model.path, replace(shipped_model.spec, output_activation="logit"))
     x = np.random.default_rng(1).normal(size=(5, *shipped_model.spec.input_shape[1:])).astype(np.float32)

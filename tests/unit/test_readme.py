@@ -55,9 +55,13 @@ def test_the_readmes_two_model_example_loads_with_the_pairs_thresholds_from_the_
     (pair,) = [b for b in blocks if isinstance(b, dict) and [m.get("path") for m in b.get("models", []) if isinstance(m, dict)]
                == ["stop", "stop-embedding"]]
     results = json.loads((ROOT / "models" / "eval-results.json").read_text())
-    fusion = next(f for f in results["fusions"] if f["members"] == ["A1", "E0"])
+    # the recipes the shipped models come from (their sidecars name the cross-validation)
+    runs = [str(Path(json.loads((ROOT / "models" / f"{n}.json").read_text())["training"]["crossval"]["results"]).parent)
+            for n in ("stop", "stop-embedding")]
+    names = [next(m["name"] for m in results["models"] if m["run_dir"] == r) for r in runs]
+    fusion = next(f for f in results["fusions"] if f["members"] == names)
     chosen = fusion["at_chosen"]["thresholds"]
-    assert [fmt_threshold(m["threshold"]) for m in pair["models"]] == [fmt_threshold(chosen["A1"]), fmt_threshold(chosen["E0"])]
+    assert [fmt_threshold(m["threshold"]) for m in pair["models"]] == [fmt_threshold(chosen[n]) for n in names]
     assert pair.get("trigger", {}).get("refractory_ms") == (round(1000 * fusion["refractory_s"]) if fusion["refractory_set"] else None)
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(pair))
