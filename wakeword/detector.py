@@ -298,7 +298,7 @@ class Pipeline:
         if not self._last_s or not found:
             return [det for det, _ in found]
         out = []
-        for det, _lane in sorted(found, key=lambda p: p[0].time_s) if len(found) > 1 else found:
+        for det, _ in sorted(found, key=lambda p: p[0].time_s) if len(found) > 1 else found:
             kw = det.keyword
             if kw in self._last_s:
                 last = self._last_s[kw]

@@ -341,7 +341,6 @@ def cross_validate(recipes: dict[str, Path], plan: FoldPlan, keyword: str, seed:
 
     fusions: tuples of recipe names run together on the keyword (fusion.py), each summarised
     from the same scores, with every member's refractory period fusion_refractory_s if given."""
-
     if not plan.k:
         raise ConfigError("cross-validation needs --folds K")
     scored: dict[str, list[dict]] = {name: [] for name in recipes}
