@@ -179,7 +179,8 @@ def dry_run(args) -> int:
                 if args.json:
                     print(json.dumps({"file": str(path), **det.to_dict()}), flush=True)
                 else:
-                    print(f"{str(path):<{width}} {det.time_s:>8.2f}  {det.keyword:<10} {det.score:>6.3f}")
+                    print(f"{str(path):<{width}} {det.time_s:>8.2f}  {det.keyword:<10} {det.score:>6.3f}"
+                          + (f"  ({det.model})" if det.model else ""))
             if not args.json:
                 print(f"{str(path):<{width}} {len(found)} detection(s) in {source.duration_s:.1f} s of audio "
                       f"({source.sample_rate_hz} Hz, {source.channels} ch, {source.encoding})")

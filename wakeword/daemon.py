@@ -412,7 +412,7 @@ class Daemon:
         self.stats.detections += 1
         # with log_json the action worker already writes the event line to the journal
         level = logging.DEBUG if self.config.actions.log_json else logging.INFO
-        log.log(level, "detected %r (score %.3f)", det.keyword, det.score)
+        log.log(level, "detected %r (score %.3f%s)", det.keyword, det.score, f", {det.model}" if det.model else "")
         self.actions.submit(det)
         if self.on_detection is not None:
             self.on_detection(det)

@@ -294,17 +294,19 @@ class Pipeline:
         """[(Detection, lane)] -> [Detection]: a shared keyword's detections less those within its
         refractory period (the longest of its models') of the last one reported. Those a call
         completes go in time order; across calls the first reported wins, and a late detection
-        of a moment already past (a slower model's) never moves the keyword's last time back."""
+        of a moment already past (a slower model's) never moves the keyword's last time back.
+        A shared keyword's detection names the model file that heard it (Detection.model)."""
         if not self._last_s or not found:
             return [det for det, _ in found]
         out = []
-        for det, _ in sorted(found, key=lambda p: p[0].time_s) if len(found) > 1 else found:
+        for det, lane in sorted(found, key=lambda p: p[0].time_s) if len(found) > 1 else found:
             kw = det.keyword
             if kw in self._last_s:
                 last = self._last_s[kw]
                 if abs(det.time_s - last) < self._shared_refractory_s[kw]:
                     continue
                 self._last_s[kw] = max(last, det.time_s)
+                det = replace(det, model=lane.setup.model.path.name)  # which of the sharing models heard it
             out.append(det)
         return out
 

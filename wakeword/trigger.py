@@ -32,19 +32,24 @@ from .settings import TriggerSettings
 @dataclass(frozen=True)
 class Detection:
     """A keyword detection. t_samples is the end of the window that fired, counted from the
-    start of the stream in samples at sample_rate_hz; score is the smoothed score."""
+    start of the stream in samples at sample_rate_hz; score is the smoothed score. model names
+    the model file that fired when several models share the keyword (None otherwise)."""
 
     keyword: str
     score: float
     t_samples: int
     sample_rate_hz: int
+    model: str | None = None
 
     @property
     def time_s(self) -> float:
         return self.t_samples / self.sample_rate_hz
 
     def to_dict(self) -> dict:
-        return {"keyword": self.keyword, "time_s": round(self.time_s, 3), "score": round(self.score, 4)}
+        out = {"keyword": self.keyword, "time_s": round(self.time_s, 3), "score": round(self.score, 4)}
+        if self.model is not None:
+            out["model"] = self.model
+        return out
 
 
 class KeywordTrigger:

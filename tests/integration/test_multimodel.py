@@ -91,26 +91,30 @@ def _stop_times(config_path, block_s=None):
     x = np.concatenate([quiet, x, quiet])
     step = len(x) if block_s is None else int(block_s * rate)
     found = [d for i in range(0, len(x), step) for d in pipeline.feed(x[i:i + step])] + pipeline.flush()
-    return [d.time_s - 2.0 for d in found if d.keyword == "stop"]
+    return [d.time_s - 2.0 for d in found if d.keyword == "stop"], [d.model for d in found if d.keyword == "stop"]
 
 
 def test_two_models_of_one_keyword_fire_once_per_word_whichever_hears_it_first(tmp_path):
     pytest.importorskip("openwakeword")
-    mfcc = _stop_times(write_config(tmp_path, "models: [stop.tflite]\n"))
-    emb = _stop_times(write_config(tmp_path, "models: [stop-embedding.tflite]\n"))
+    mfcc, alone = _stop_times(write_config(tmp_path, "models: [stop.tflite]\n"))
+    emb, _ = _stop_times(write_config(tmp_path, "models: [stop-embedding.tflite]\n"))
     assert len(mfcc) == len(emb) == 2, (mfcc, emb)  # each alone hears both stops of the recording
+    assert alone == [None, None]  # a keyword no other model has: no model named
     both = write_config(tmp_path, "models:\n  - {path: stop.tflite, threshold: 0.98}\n"
                                   "  - {path: stop-embedding.tflite, threshold: 0.99206}\n")
     for block_s in (None, 0.1):  # one call for the file, or the daemon's 100 ms blocks
-        fused = _stop_times(both, block_s)
+        fused, models = _stop_times(both, block_s)
         assert len(fused) == 2, (block_s, fused, mfcc, emb)  # not four: one detection per spoken word
-        for t, a, b in zip(fused, mfcc, emb):
+        for t, a, b, model in zip(fused, mfcc, emb, models):
             assert t in (a, b) and abs(a - b) < 1.0
+            assert model == ("stop.tflite" if t == a else "stop-embedding.tflite"), (t, a, b, model)  # the one that heard it
         if block_s is None:  # all in one call: the earlier of the two
             assert fused == [min(a, b) for a, b in zip(mfcc, emb)]
     r = wakeword("--config", both, "--dry-run", MIXED, "--json")
     assert r.returncode == 0, r.stderr
-    assert [json.loads(line)["keyword"] for line in r.stdout.splitlines()] == ["stop", "stop"]
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [d["keyword"] for d in lines] == ["stop", "stop"]
+    assert all(d["model"] in ("stop.tflite", "stop-embedding.tflite") for d in lines), lines
 
 
 PAIR = "models:\n  - {path: stop.tflite, threshold: 0.99}\n  - {path: stop-embedding.tflite, threshold: 0.994}\n"
