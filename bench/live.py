@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from bench.cost import SECONDS_PER_HOUR, SOURCE_RATE_HZ, bench_audio  # noqa: E402
 from harness.measure import cpu_s  # noqa: E402
 from harness.pulse import PrivatePulse  # noqa: E402
+from wakeword.sidecar import load_sidecar, sidecar_path_for  # noqa: E402
 from wakeword.wavfile import write_wav  # noqa: E402
 
 #: After both processes are capturing, this long passes before the measurement starts: the
@@ -90,9 +91,8 @@ def start_daemon(tmp: Path, models: list[Path], rate_hz: int, block_ms: int, not
 
 
 def sidecar_threshold(model: Path) -> dict:
-    import json
-
-    return json.loads(model.with_suffix(".json").read_text())["thresholds"]
+    """The model's thresholds as its (validated) sidecar gives them."""
+    return dict(load_sidecar(sidecar_path_for(model)).thresholds)
 
 
 def wait_ready(bare: subprocess.Popen, notify: socket.socket, daemon: subprocess.Popen) -> None:
