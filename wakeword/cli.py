@@ -145,6 +145,13 @@ def _debug_scores(path_label: str, lead_s: float):
     return on_scores
 
 
+def _out_line(text: str) -> None:
+    """One line to stdout in one write, flushed: with --with-actions the action worker writes its
+    event lines from its own thread, and print()'s separate newline could let one land mid-row."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
 def dry_run(args) -> int:
     """Run each file through the same pipeline as the daemon; print detections."""
     from .detector import Pipeline, band_warning, detect_in_file, keywords_of, pad_span_s
@@ -163,9 +170,9 @@ def dry_run(args) -> int:
     try:
         if not args.json:
             for s in setups:
-                print(f"model {s.model.path.name} ({s.model.backend}), thresholds "
-                      + ", ".join(f"{k}={v:.3f}" for k, v in s.thresholds.items()))
-            print(f"{'file':<{width}} {'time_s':>8}  {'keyword':<10} {'score':>6}")
+                _out_line(f"model {s.model.path.name} ({s.model.backend}), thresholds "
+                          + ", ".join(f"{k}={v:.3f}" for k, v in s.thresholds.items()))
+            _out_line(f"{'file':<{width}} {'time_s':>8}  {'keyword':<10} {'score':>6}")
         for path, source in zip(args.dry_run, sources):
             pipeline = Pipeline(setups, source.sample_rate_hz)
             warning = band_warning(source.sample_rate_hz, setups)
@@ -177,13 +184,13 @@ def dry_run(args) -> int:
             total += len(found)
             for det in found:
                 if args.json:
-                    print(json.dumps({"file": str(path), **det.to_dict()}), flush=True)
+                    _out_line(json.dumps({"file": str(path), **det.to_dict()}))
                 else:
-                    print(f"{str(path):<{width}} {det.time_s:>8.2f}  {det.keyword:<10} {det.score:>6.3f}"
-                          + (f"  ({det.model})" if det.model else ""))
+                    _out_line(f"{str(path):<{width}} {det.time_s:>8.2f}  {det.keyword:<10} {det.score:>6.3f}"
+                              + (f"  ({det.model})" if det.model else ""))
             if not args.json:
-                print(f"{str(path):<{width}} {len(found)} detection(s) in {source.duration_s:.1f} s of audio "
-                      f"({source.sample_rate_hz} Hz, {source.channels} ch, {source.encoding})")
+                _out_line(f"{str(path):<{width}} {len(found)} detection(s) in {source.duration_s:.1f} s of audio "
+                          f"({source.sample_rate_hz} Hz, {source.channels} ch, {source.encoding})")
     finally:
         if runner is not None:
             runner.wait_idle(timeout_s=30)

@@ -111,6 +111,31 @@ def test_dry_run_table_is_readable():
     assert r.stdout.count(" stop ") == 2
 
 
+@pytest.mark.parametrize("flags", [(), ("--json",)])
+def test_each_dry_run_line_goes_out_in_one_write(monkeypatch, flags):
+    # with --with-actions the action worker writes event lines from its own thread: a row written
+    # as text and newline apart (print) let an event line land in the middle of it
+    from wakeword import cli
+
+    class Writes:
+        def __init__(self):
+            self.calls = []
+
+        def write(self, text):
+            self.calls.append(text)
+            return len(text)
+
+        def flush(self):
+            pass
+
+    out = Writes()
+    monkeypatch.setattr(sys, "stdout", out)
+    assert cli.main(["--dry-run", str(MIXED), *flags]) == 0
+    rows = [c for c in out.calls if c]
+    assert len(rows) >= 2 and all(c.endswith("\n") and c.count("\n") == 1 for c in rows), out.calls
+    assert sum(" stop " in c or '"stop"' in c for c in rows) == 2, out.calls
+
+
 def test_a_clip_shorter_than_the_window_is_still_scored(stop_clips):
     # the dry-run frames each file with quiet, so a 1 s clip yields whole windows around the word
     r = wakeword("--dry-run", *stop_clips, "--json")
