@@ -24,6 +24,7 @@ sizes, and the output stays bit for bit independent of them.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -40,12 +41,33 @@ SUB_BLOCK_OUTPUTS = 16
 #: Outputs computed by one matrix product (F frames): large enough that a 100 ms block is one or
 #: two products, small enough that the zero padding of the last frames costs little.
 OUTPUTS_PER_PRODUCT = 2048
+#: The largest up or down of the reduced ratio. The kernel table and the sub-block matrices grow
+#: with them (about 34 floats per unit of the larger), so a rate that does not reduce, such as
+#: 383999 -> 16000 (up 16000, down 383999: 685 MB and 2.7 s to build), is resampled at the
+#: nearest ratio within this bound instead: 1/24 there, 2.6 parts per million off (60 ppm at
+#: worst over 1-384 kHz), below a sound card's clock error. Every common rate reduces exactly
+#: (44100 -> 16000 is 160/441).
+MAX_RATIO_TERM = 8192
+
+
+def reduced_ratio(in_rate_hz: int, out_rate_hz: int) -> tuple[int, int]:
+    """(up, down): out/in in lowest terms, or the nearest fraction with both at most MAX_RATIO_TERM."""
+    g = math.gcd(in_rate_hz, out_rate_hz)
+    up, down = out_rate_hz // g, in_rate_hz // g
+    if max(up, down) <= MAX_RATIO_TERM:
+        return up, down
+    if up <= down:  # bound the larger term, the denominator of the fraction below 1
+        f = Fraction(up, down).limit_denominator(MAX_RATIO_TERM)
+        return max(1, f.numerator), f.denominator
+    f = Fraction(down, up).limit_denominator(MAX_RATIO_TERM)
+    return f.denominator, max(1, f.numerator)
 
 
 class Resampler:
     """process(float32 1-D block at in_rate_hz) -> float32 1-D block at out_rate_hz.
 
-    Output sample n sits at input time n * in_rate_hz / out_rate_hz; the stream starts with
+    Output sample n sits at input time n * in_rate_hz / out_rate_hz (the ratio as
+    reduced_ratio gives it: exact for every rate that reduces); the stream starts with
     silence before the first sample, and output lags input by the kernel's half width
     (under 1 ms at the rates above), since that many future samples are needed. The returned
     array is the caller's; the input block is copied.
@@ -55,8 +77,7 @@ class Resampler:
         if in_rate_hz <= 0 or out_rate_hz <= 0:
             raise ValueError(f"sample rates must be positive, got {in_rate_hz} -> {out_rate_hz}")
         self.in_rate_hz, self.out_rate_hz = int(in_rate_hz), int(out_rate_hz)
-        g = math.gcd(self.in_rate_hz, self.out_rate_hz)
-        self._up, self._down = self.out_rate_hz // g, self.in_rate_hz // g
+        self._up, self._down = reduced_ratio(self.in_rate_hz, self.out_rate_hz)
         self.passthrough = self._up == self._down
         if self.passthrough:
             return
@@ -169,7 +190,8 @@ class Resampler:
 
 
 def resample_signal(x: np.ndarray, in_rate_hz: int, out_rate_hz: int) -> np.ndarray:
-    """A whole signal at in_rate_hz -> float32 at out_rate_hz, of length ceil(len * out / in).
+    """A whole signal at in_rate_hz -> float32 at out_rate_hz, of length ceil(len * out / in)
+    (out / in as reduced_ratio gives it).
 
     The same filter as streaming: the signal is fed through a Resampler and flushed with the
     kernel's half width of zeros, so output n is centred on input time n * in / out.
@@ -178,6 +200,6 @@ def resample_signal(x: np.ndarray, in_rate_hz: int, out_rate_hz: int) -> np.ndar
     r = Resampler(in_rate_hz, out_rate_hz)
     if r.passthrough:
         return x.copy()
-    n_out = -(-len(x) * r.out_rate_hz // r.in_rate_hz)
+    n_out = -(-len(x) * r._up // r._down)
     y = np.concatenate((r.process(x), r.process(np.zeros(r._half + 1, np.float32))))
     return y[:n_out]

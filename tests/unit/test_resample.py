@@ -52,3 +52,23 @@ def test_output_length_follows_the_rate_ratio():
 def test_equal_rates_pass_through_unchanged():
     x = tone(440, 16000)
     np.testing.assert_array_equal(Resampler(16000, 16000).process(x), x)
+
+
+@pytest.mark.parametrize("in_hz", [383999, 256063, 192001, 44101, 1001])
+def test_a_rate_that_does_not_reduce_is_resampled_at_a_near_ratio_with_small_tables(in_hz):
+    # exact, 383999 -> 16000 is up 16000 / down 383999: a 685 MB kernel plan for a 3 KB file
+    r = Resampler(in_hz, 16000)
+    assert max(r._up, r._down) <= 8192
+    # within 100 parts per million of the true ratio (the worst over 1-384 kHz is 60 ppm)
+    assert abs(r._up / r._down - 16000 / in_hz) <= 1e-4 * (16000 / in_hz)
+    assert r._W.nbytes + r._spans.nbytes < 4_000_000
+    if in_hz > 16000:
+        y = r.process(tone(440, in_hz))
+        expected = tone(440, 16000)[: len(y)]
+        assert np.abs(y[2000:-2000] - expected[2000:-2000]).max() < 0.01
+
+
+def test_common_rates_keep_their_exact_ratio():
+    for in_hz, out_hz in RATES + [(11025, 16000), (96000, 16000), (384000, 16000), (1000, 16000)]:
+        r = Resampler(in_hz, out_hz)
+        assert r._up * in_hz == r._down * out_hz, (in_hz, out_hz)
