@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import queue
+import selectors
 import shutil
 import signal
 import subprocess
@@ -36,6 +37,10 @@ QUEUE_SIZE = 16
 HOOK_KILL_GRACE_S = 2.0
 # How much of a failing hook's output goes into the log line.
 HOOK_OUTPUT_LOG_CHARS = 400
+# How much of a hook's output is kept while it runs: the tail, read in chunks and the rest
+# dropped, so a chatty or runaway hook (`yes`, a log dump) costs no memory.
+HOOK_OUTPUT_KEPT_BYTES = 4096
+HOOK_READ_CHUNK_BYTES = 65536
 # A hook must not inherit our systemd notify socket: it could then speak for the daemon.
 HOOK_ENV_DROPPED = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
 STAT_NAMES = ("fired", "hook_ok", "hook_failed", "hook_timeout", "hook_skipped_busy", "dropped")
@@ -417,12 +422,12 @@ class ActionRunner:
         outcome = "hook_failed"
         try:
             try:
-                output, _ = proc.communicate(stdin_bytes, timeout=timeout_s)
+                output = _talk_bounded(proc, stdin_bytes, timeout_s)
             except subprocess.TimeoutExpired:
                 outcome = "hook_timeout"
                 _kill_group(proc)
                 try:
-                    proc.communicate(timeout=HOOK_KILL_GRACE_S)
+                    _talk_bounded(proc, b"", HOOK_KILL_GRACE_S)
                 except subprocess.TimeoutExpired:
                     # Something outside the group still holds the pipe; the child itself is dead.
                     proc.wait(HOOK_KILL_GRACE_S)
@@ -457,6 +462,40 @@ class ActionRunner:
             _kill_group(proc)
         for reaper in left.values():
             reaper.join(HOOK_KILL_GRACE_S)
+
+
+def _talk_bounded(proc: subprocess.Popen, stdin_bytes: bytes, timeout_s: float) -> bytes:
+    """Give the hook its stdin, read its output to EOF and wait for it, within timeout_s.
+
+    Like Popen.communicate, but only the last HOOK_OUTPUT_KEPT_BYTES of the output are kept.
+    Raises subprocess.TimeoutExpired when the deadline passes first.
+    """
+    deadline = time.monotonic() + timeout_s
+    if proc.stdin is not None and not proc.stdin.closed:
+        try:  # a few hundred bytes: fits the pipe buffer, so this does not block
+            proc.stdin.write(stdin_bytes)
+            proc.stdin.close()
+        except (BrokenPipeError, OSError):  # the hook exited, or closed stdin, without reading it
+            pass
+    tail = bytearray()
+    if proc.stdout is not None and not proc.stdout.closed:
+        fd = proc.stdout.fileno()
+        with selectors.DefaultSelector() as sel:
+            sel.register(fd, selectors.EVENT_READ)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise subprocess.TimeoutExpired(proc.args, timeout_s)
+                if not sel.select(left):
+                    continue
+                chunk = os.read(fd, HOOK_READ_CHUNK_BYTES)
+                if not chunk:
+                    break
+                tail += chunk
+                del tail[:-HOOK_OUTPUT_KEPT_BYTES]
+        proc.stdout.close()
+    proc.wait(max(0.0, deadline - time.monotonic()))
+    return bytes(tail)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -373,3 +373,43 @@ def test_submit_after_close_is_dropped_not_raised(factory):
     runner.submit(DETECTION)
     assert runner.stats["dropped"] == 1
     runner.close()  # twice is fine
+
+
+#: A runner in a process of its own, so its peak memory can be read, with a hook that prints
+#: this many megabytes within its timeout and then a last line.
+CHATTY_MB = 300
+CHATTY_HOOK = (
+    "import sys\n"
+    "out = sys.stdout.buffer\n"
+    f"for _ in range({CHATTY_MB}):\n"
+    "    out.write(b'y' * 1_000_000)\n"
+    "out.write(b'\\nlast words')\n"
+    "out.flush()\n"
+    "sys.exit(4)\n"
+)
+CHATTY_RUNNER = """
+import resource, sys
+from wakeword.actions import ActionRunner
+from wakeword.settings import ActionSettings, HookSettings, LedSettings
+from wakeword.trigger import Detection
+hook = HookSettings(command=(sys.executable, "-c", sys.argv[1]), timeout_s=60)
+runner = ActionRunner(ActionSettings(led=LedSettings(pin=None), hook=hook, log_json=False))
+runner.start()
+runner.submit(Detection("stop", 0.9, 16000, 16000))
+assert runner.wait_idle(60)
+print("RESULT", runner.stats["hook_failed"], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+runner.close()
+"""
+
+
+def test_a_hook_that_prints_hundreds_of_megabytes_costs_the_daemon_no_memory():
+    import os
+    import subprocess
+
+    r = subprocess.run([sys.executable, "-c", CHATTY_RUNNER, CHATTY_HOOK], capture_output=True, text=True,
+                       timeout=120, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert r.returncode == 0, r.stderr
+    failed, peak_mb = map(int, r.stdout.split("RESULT", 1)[1].split())
+    assert failed == 1
+    assert "exited with status 4: " in r.stderr and r.stderr.rstrip().endswith("last words"), r.stderr[-500:]
+    assert peak_mb < 150, f"the runner peaked at {peak_mb} MB for a hook printing {CHATTY_MB} MB"
