@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from .errors import ConfigError
+from .textfile import read_text_file
 from .settings import (
     ActionSettings,
     AudioSettings,
@@ -245,19 +246,16 @@ def load_config(path: Path | None) -> Config:
     if path is None:
         return config_from_dict({}, "defaults", Path.cwd())
     path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"{path}: is a directory, not a config file")
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
+    text = read_text_file(path, "config file", ConfigError)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a text file") from None
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}: invalid YAML{at}: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a config file") from None
     return config_from_dict(raw, str(path), path.resolve().parent)
 
 

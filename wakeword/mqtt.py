@@ -124,8 +124,13 @@ def check_files(settings: MqttSettings) -> None:
     """ConfigError if the password file or the CA file cannot be read (the password is not kept)."""
     if settings.password_file is not None:
         read_password(settings.password_file)
-    if settings.ca_file is not None and not Path(settings.ca_file).is_file():
-        raise ConfigError(f"actions.mqtt.ca_file {settings.ca_file}: no such file")
+    if settings.ca_file is not None:
+        if not Path(settings.ca_file).is_file():
+            raise ConfigError(f"actions.mqtt.ca_file {settings.ca_file}: no such file")
+        try:  # what paho's tls_set does with it when the daemon starts
+            ssl.create_default_context(cafile=str(settings.ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"actions.mqtt.ca_file {settings.ca_file}: cannot use it ({exc})") from None
 
 
 def discovery_messages(topics: Topics, keywords) -> list[tuple[str, str]]:

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import AudioDeviceError, ConfigError
+from .textfile import read_text_file
 from .resample import Resampler
 from .settings import AudioSettings
 from .wavfile import write_wav
@@ -168,14 +169,22 @@ def next_index(folder: Path, prefix: str) -> int:
 
 
 def _load_manifest(path: Path, phrase: str) -> dict:
-    if not path.is_file():
+    if not path.exists():
         return {"phrase": phrase, "rate_hz": TAKE_RATE_HZ, "takes": [], "background": []}
+    move_away = "move it away to start a new one"
+    text = read_text_file(path, "recording manifest", ConfigError)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        raise ConfigError(f"{path}: not a recording manifest (invalid JSON); move it away to start a new one") from None
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        raise ConfigError(f"{path}: not a recording manifest (invalid JSON); {move_away}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: not a recording manifest (not a JSON object); {move_away}")
     if data.get("phrase") not in (None, phrase):
         raise ConfigError(f"{path.parent}: holds takes of {data.get('phrase')!r}, not {phrase!r}; record into another --out")
+    for key in ("takes", "background"):
+        data.setdefault(key, [])
+        if not isinstance(data[key], list) or not all(isinstance(t, dict) for t in data[key]):
+            raise ConfigError(f"{path}: not a recording manifest ({key!r} is not a list of entries); {move_away}")
     return data
 
 

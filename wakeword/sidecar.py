@@ -18,6 +18,7 @@ import numpy as np
 from .errors import ConfigError, ModelError
 from .frontends import params_from_dict
 from .settings import TriggerSettings
+from .textfile import read_text_file
 
 SIDECAR_FORMAT_VERSION = 1
 INPUT_DTYPES = ("float32", "int8", "uint8")
@@ -181,12 +182,14 @@ def sidecar_path_for(model_path: Path) -> Path:
 
 def load_sidecar(path: Path) -> ModelSpec:
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: sidecar not found (every .tflite needs a .json beside it)")
+    text = read_text_file(path, "sidecar", ModelError,
+                          missing="sidecar not found (every .tflite needs a .json beside it)")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise ModelError(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ModelError(f"{path}: not a sidecar (JSON nested too deeply)") from None
     return spec_from_dict(data, where=str(path))
 
 

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("paho.mqtt")
 
 from wakeword.errors import ConfigError  # noqa: E402
-from wakeword.mqtt import default_client_id, discovery_messages, read_password, topics_for  # noqa: E402
+from wakeword.mqtt import check_files, default_client_id, discovery_messages, read_password, topics_for  # noqa: E402
 from wakeword.settings import MqttSettings  # noqa: E402
 
 
@@ -50,3 +50,18 @@ def test_the_password_is_the_first_line_and_a_bad_file_is_named_without_its_cont
     assert "hunter2" not in str(err.value)
     with pytest.raises(ConfigError, match="cannot read it"):
         read_password(tmp_path / "missing")
+
+
+def test_check_files_loads_the_ca_file_as_the_daemon_will(tmp_path):
+    # --check-config runs this: a file that exists but holds no certificate passed it, and the
+    # daemon then refused to start
+    not_a_ca = tmp_path / "passwd"
+    not_a_ca.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    with pytest.raises(ConfigError, match=r"actions.mqtt.ca_file .*passwd: cannot use it \(.*"):
+        check_files(MqttSettings(host="b", tls=True, ca_file=not_a_ca))
+    with pytest.raises(ConfigError, match="no such file"):
+        check_files(MqttSettings(host="b", tls=True, ca_file=tmp_path / "missing.pem"))
+    system_ca = next((p for p in ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
+                      if __import__("os").path.isfile(p)), None)
+    if system_ca is not None:  # a real bundle passes
+        check_files(MqttSettings(host="b", tls=True, ca_file=system_ca))
