@@ -17,6 +17,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import WakewordError
+from .settings import decimal_index
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +95,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _device_arg(text: str) -> int | str:
+    """--device 3 is an index; anything else part of a name."""
+    index = decimal_index(text)
+    return text if index is None else index
+
+
 def _overrides(args) -> dict:
     found = {}
     if args.model is not None:
         found["model.path"] = args.model
     if args.device is not None:
-        found["audio.device"] = int(args.device) if args.device.isdigit() else args.device
+        found["audio.device"] = _device_arg(args.device)
     if args.sample_rate is not None:
         found["audio.sample_rate_hz"] = args.sample_rate
     if args.threshold is not None:
@@ -393,7 +400,7 @@ def record_main(argv) -> int:
 
         found = {}
         if args.device is not None:
-            found["audio.device"] = int(args.device) if args.device.isdigit() else args.device
+            found["audio.device"] = _device_arg(args.device)
         if args.sample_rate is not None:
             found["audio.sample_rate_hz"] = args.sample_rate
         config = apply_overrides(load_config(args.config), found)

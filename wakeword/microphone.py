@@ -16,6 +16,7 @@ import numpy as np
 
 from .errors import AudioDeviceError, DependencyError
 from .ringbuffer import RingBuffer
+from .settings import decimal_index
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +132,8 @@ def _resolve_device(sd, device: int | str | None) -> tuple[int, dict]:
         if index is None:
             raise AudioDeviceError(f"no default audio input device; {LIST_DEVICES_HINT} and pass --device")
         return index, devices[index]
-    if isinstance(device, str) and device.strip().isdigit():
-        device = int(device)
+    if decimal_index(device) is not None:
+        device = decimal_index(device)
     if isinstance(device, int):
         if not 0 <= device < len(devices):
             raise AudioDeviceError(f"audio device {device} does not exist; {LIST_DEVICES_HINT}")

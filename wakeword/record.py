@@ -29,7 +29,7 @@ import numpy as np
 from .errors import AudioDeviceError, ConfigError
 from .textfile import read_text_file
 from .resample import Resampler
-from .settings import AudioSettings
+from .settings import AudioSettings, decimal_index
 from .wavfile import write_wav
 
 log = logging.getLogger(__name__)
@@ -164,7 +164,8 @@ class Recorder:
 
 def next_index(folder: Path, prefix: str) -> int:
     """One past the highest NNN of prefix_NNN.wav in folder (so nothing is overwritten)."""
-    taken = [int(p.stem.rsplit("_", 1)[1]) for p in folder.glob(f"{prefix}_*.wav") if p.stem.rsplit("_", 1)[1].isdigit()]
+    numbers = (decimal_index(p.stem.rsplit("_", 1)[1]) for p in folder.glob(f"{prefix}_*.wav"))
+    taken = [n for n in numbers if n is not None]
     return max(taken, default=0) + 1
 
 

@@ -75,6 +75,15 @@ def _bound(x) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
+def decimal_index(text) -> int | None:
+    """int of a string of ASCII digits ("17", " 3 "), else None. str.isdigit is not enough: it
+    is true for "²" or "١٧", which int() then refuses or reads as another number."""
+    if not isinstance(text, str):
+        return None
+    t = text.strip()
+    return int(t) if t and t.isascii() and t.isdigit() else None
+
+
 def check_pin(value, key: str):
     """A BCM number 0-27, a gpiozero pin name such as "GPIO17" or "BOARD11", or None."""
     if value is None or (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= GPIO_PIN_MAX):
@@ -156,8 +165,8 @@ class AudioSettings:
 
     def __post_init__(self):
         d = self.device
-        if isinstance(d, str) and d.strip().isdigit():
-            d = int(d)
+        if decimal_index(d) is not None:
+            d = decimal_index(d)
         ok = d is None or (isinstance(d, str) and d.strip()) or (isinstance(d, int) and not isinstance(d, bool) and d >= 0)
         if not ok:
             raise ConfigError(f"audio.device must be null, a device index or part of a device name, got {self.device!r}")
@@ -507,7 +516,7 @@ def pin_label(pin: int | str) -> str:
     if isinstance(pin, int):
         return f"GPIO{pin}"
     text = str(pin).strip()
-    return f"GPIO{int(text)}" if text.isdigit() else text.upper()
+    return f"GPIO{decimal_index(text)}" if decimal_index(text) is not None else text.upper()
 
 
 # ---------------------------------------------------------------------------------- capture

@@ -20,7 +20,9 @@ from wakeword.settings import (
     TriggerSettings,
     WyomingSettings,
     check_number,
+    decimal_index,
     parse_wyoming_uri,
+    pin_label,
 )
 
 #: (settings class, its config.yaml section)
@@ -161,3 +163,16 @@ def test_wyoming_uris_parse_and_a_missing_host_is_loopback(uri, scheme, where):
 def test_bad_wyoming_uris_are_config_errors_naming_the_key(uri):
     with pytest.raises(ConfigError, match=r"wyoming\.uri"):
         parse_wyoming_uri(uri)
+
+
+@pytest.mark.parametrize("text, index", [("17", 17), (" 3 ", 3), ("0", 0), ("²", None), ("١٧", None), ("", None),
+                                         ("GPIO17", None), ("-1", None), (17, None)])
+def test_only_ascii_digits_are_an_index(text, index):
+    # str.isdigit() is true for "²", which int() then refused with a traceback
+    assert decimal_index(text) == index
+
+
+def test_a_device_or_pin_of_non_ascii_digits_is_a_name_not_a_traceback():
+    assert AudioSettings(device="²").device == "²"
+    assert AudioSettings(device=" 2 ").device == 2
+    assert pin_label("²") == "²" and pin_label("17") == "GPIO17"
