@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -91,13 +91,19 @@ class ModelSpec:
         }
 
 
+def _name(value, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ModelError(f"{where}: name must be a non-empty string, got {value!r}")
+    return value
+
+
 def spec_from_dict(data: dict, where: str = "sidecar") -> ModelSpec:
     """Validate a sidecar dict; raise ModelError naming `where` and the key at fault."""
 
     def need(key, kind):
         if key not in data:
             raise ModelError(f"{where}: missing key '{key}'")
-        if not isinstance(data[key], kind):
+        if not isinstance(data[key], kind) or (isinstance(data[key], bool) and kind is not bool):
             raise ModelError(f"{where}: '{key}' has the wrong type ({type(data[key]).__name__})")
         return data[key]
 
@@ -109,8 +115,8 @@ def spec_from_dict(data: dict, where: str = "sidecar") -> ModelSpec:
             f"{where}: format_version {version} is not supported (this wakeword reads {SIDECAR_FORMAT_VERSION})"
         )
     keywords = tuple(need("keywords", list))
-    if not keywords or not all(isinstance(k, str) and k for k in keywords):
-        raise ModelError(f"{where}: 'keywords' must be a non-empty list of names")
+    if not keywords or not all(isinstance(k, str) and k for k in keywords) or len(set(keywords)) != len(keywords):
+        raise ModelError(f"{where}: 'keywords' must be a non-empty list of distinct names")
     thresholds = need("thresholds", dict)
     for kw in keywords:
         t = thresholds.get(kw)
@@ -128,8 +134,10 @@ def spec_from_dict(data: dict, where: str = "sidecar") -> ModelSpec:
         raise ModelError(f"{where}: normalisation.std must be positive")
     inp = need("input", dict)
     shape, dtype = inp.get("shape"), inp.get("dtype")
-    if not isinstance(shape, list) or len(shape) < 2:
-        raise ModelError(f"{where}: input.shape must be a list like [1, frames, features, 1]")
+    if not isinstance(shape, list) or len(shape) < 2 or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape):
+        raise ModelError(f"{where}: input.shape must be a list of positive whole numbers like [1, frames, features, 1], "
+                         f"got {shape!r}")
     if int(np.prod(shape[1:])) != params.window_frames * params.feature_dim:
         raise ModelError(
             f"{where}: input.shape {shape} does not hold window_frames x feature_dim = "
@@ -152,6 +160,9 @@ def spec_from_dict(data: dict, where: str = "sidecar") -> ModelSpec:
     trig = data.get("trigger", {})
     if not isinstance(trig, dict):
         raise ModelError(f"{where}: trigger must be a mapping")
+    unknown = sorted(set(trig) - {f.name for f in fields(TriggerSettings)})
+    if unknown:
+        raise ModelError(f"{where}: trigger.{unknown[0]} is not a trigger setting")
     try:
         trigger = TriggerSettings(**trig)
     except TypeError as exc:
@@ -169,7 +180,7 @@ def spec_from_dict(data: dict, where: str = "sidecar") -> ModelSpec:
         input_dtype=dtype,
         trigger=trigger,
         training=data.get("training", {}),
-        name=data.get("name", "model"),
+        name=_name(data.get("name", "model"), where),
         output_activation=activation,
         labels=tuple(labels),
     )

@@ -9,7 +9,9 @@ Adding a front end means adding a module with a PARAMS class and a line in FRONT
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import math
 from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -19,6 +21,33 @@ from ..errors import DependencyError, ModelError
 #: sidecar frontend.type -> module in this package that holds its PARAMS class
 FRONTEND_MODULES = {"mfcc": "mfcc", "speech_embedding": "embedding"}
 EMBEDDING_INSTALL_HINT = "pip install 'wakeword[embedding]'"
+#: A model window of more frames than this is not a wake-word window (99 MFCC frames are 1 s).
+MAX_WINDOW_FRAMES = 1000
+
+
+def check_field_types(params, what: str) -> None:
+    """ModelError unless every field of the dataclass `params` has its annotated type: an int
+    field an int (49.0 would reach range() and numpy shapes mid-stream), a float field a finite
+    number, a str a str, a bool a bool; "X | None" also allows None."""
+    for f in dataclasses.fields(params):
+        value = getattr(params, f.name)
+        kinds = [k.strip() for k in str(f.type).split("|")]
+        if value is None and "None" in kinds:
+            continue
+        kind = kinds[0]
+        if kind == "bool":
+            ok = isinstance(value, bool)
+        elif kind == "int":
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif kind == "float":
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        elif kind == "str":
+            ok = isinstance(value, str)
+        else:  # pragma: no cover - a new field type needs a rule here
+            raise TypeError(f"{type(params).__name__}.{f.name}: no type rule for {f.type}")
+        if not ok:
+            expected = {"int": "a whole number", "float": "a finite number", "str": "a string", "bool": "true or false"}
+            raise ModelError(f"{what}: {f.name} must be {expected[kind]}, got {value!r}")
 
 
 @runtime_checkable
@@ -93,7 +122,10 @@ def params_from_dict(data: dict, where: str):
     if not isinstance(data, dict):
         raise ModelError(f"{where}: frontend must be a mapping")
     data = dict(data)
-    cls = params_class(data.pop("type", None), where)
+    frontend_type = data.pop("type", None)
+    if not isinstance(frontend_type, str):
+        raise ModelError(f"{where}: frontend.type must be a name such as \"mfcc\", got {frontend_type!r}")
+    cls = params_class(frontend_type, where)
     try:
         return cls.from_dict(data)
     except (TypeError, ModelError) as exc:

@@ -61,6 +61,7 @@ import numpy as np
 from ..errors import DependencyError, ModelError
 from ..interpreter import first_line, open_interpreter
 from . import EMBEDDING_INSTALL_HINT as INSTALL_HINT
+from . import MAX_WINDOW_FRAMES, check_field_types
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,7 @@ class EmbeddingParams:
     default_block_ms: ClassVar[int] = 160
 
     def __post_init__(self) -> None:
+        check_field_types(self, "speech embedding parameters")
         problems = []
         if self.sample_rate_hz != 16000:
             problems.append(f"sample_rate_hz must be 16000 (the speech embedding's rate), got {self.sample_rate_hz}")
@@ -135,10 +137,11 @@ class EmbeddingParams:
             problems.append(f"feature_dim must be {MODEL_EMBEDDING_DIM}, got {self.feature_dim}")
         if self.mel_bands != MODEL_MEL_BANDS:
             problems.append(f"mel_bands must be {MODEL_MEL_BANDS}, got {self.mel_bands}")
-        if self.window_frames < 1:
-            problems.append(f"window_frames must be at least 1, got {self.window_frames}")
-        if min(self.mel_frame_samples, self.mel_hop_samples, self.mel_frames_per_embedding, self.embedding_step_mel_frames) < 1:
-            problems.append("mel frame, hop and embedding sizes must be positive")
+        if not 1 <= self.window_frames <= MAX_WINDOW_FRAMES:
+            problems.append(f"window_frames must be 1-{MAX_WINDOW_FRAMES}, got {self.window_frames}")
+        sizes = (self.mel_frame_samples, self.mel_hop_samples, self.mel_frames_per_embedding, self.embedding_step_mel_frames)
+        if min(sizes) < 1 or max(sizes) > 4096 or self.first_mel_frame > 4096:
+            problems.append("mel frame, hop, embedding sizes and first_mel_frame must be 1-4096")
         elif (self.first_mel_frame + self.mel_frames_per_embedding) % self.embedding_step_mel_frames:
             problems.append(
                 "first_mel_frame + mel_frames_per_embedding must be a multiple of embedding_step_mel_frames "

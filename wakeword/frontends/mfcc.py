@@ -23,6 +23,7 @@ from python_speech_features import base as psf_base
 from python_speech_features import sigproc as psf_sigproc
 
 from ..errors import ModelError
+from . import MAX_WINDOW_FRAMES, check_field_types
 
 #: Analysis windows a sidecar may name, mapped to functions of the frame length in samples.
 WINDOW_FUNCTIONS = {
@@ -35,6 +36,9 @@ WINDOW_FUNCTIONS = {
 #: MfccStream.push transforms at most this many frames' worth of samples at a time: it bounds
 #: the float64 temporaries of a long block (10 s = 1000 frames) without changing any value.
 FRAMES_PER_CHUNK = 200
+#: Bounds that keep a crafted sidecar from sizing the filter bank (nfft 1e9 asked for 149 GiB).
+MAX_NFFT = 8192
+MAX_FILTERS = 128
 
 
 def _round_half_up(x: float) -> int:
@@ -69,28 +73,33 @@ class MfccParams:
     default_block_ms: ClassVar[int] = 100
 
     def __post_init__(self) -> None:
+        check_field_types(self, "MFCC parameters")
         problems = []
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "winfunc" or (f.name == "highfreq_hz" and value is None):
-                continue
-            if isinstance(value, bool) != (f.name == "append_energy") or not isinstance(value, (int, float)) \
-                    or not math.isfinite(value):
-                raise ModelError(f"MFCC parameters: {f.name} must be a finite number, got {value!r}")
-        if self.sample_rate_hz <= 0:
-            problems.append(f"sample_rate_hz must be positive, got {self.sample_rate_hz}")
+        if not 4000 <= self.sample_rate_hz <= 48000:
+            problems.append(f"sample_rate_hz must be 4000-48000, got {self.sample_rate_hz}")
         if self.winfunc not in WINDOW_FUNCTIONS:
             problems.append(f"winfunc must be one of {sorted(WINDOW_FUNCTIONS)}, got {self.winfunc!r}")
-        if self.winstep_s <= 0 or self.winlen_s <= 0:
-            problems.append("winlen_s and winstep_s must be positive")
-        elif self.frame_len_samples > self.nfft:
-            problems.append(
-                f"nfft ({self.nfft}) is shorter than a frame ({self.frame_len_samples} samples)"
-            )
+        if not (0 < self.winlen_s <= 1 and 0 < self.winstep_s <= 1):
+            problems.append("winlen_s and winstep_s must be above 0 and at most 1 s")
+        elif self.frame_step_samples < 1:
+            problems.append(f"winstep_s {self.winstep_s} is under one sample at {self.sample_rate_hz} Hz")
+        elif not self.frame_len_samples <= self.nfft <= MAX_NFFT:
+            problems.append(f"nfft must be from a frame ({self.frame_len_samples} samples) to {MAX_NFFT}, got {self.nfft}")
+        if not 1 <= self.nfilt <= MAX_FILTERS:
+            problems.append(f"nfilt must be 1-{MAX_FILTERS}, got {self.nfilt}")
         if self.numcep < 1 or self.numcep > self.nfilt:
             problems.append(f"numcep must be between 1 and nfilt ({self.nfilt}), got {self.numcep}")
-        if self.window_frames < 1:
-            problems.append(f"window_frames must be at least 1, got {self.window_frames}")
+        nyquist = self.sample_rate_hz / 2
+        high = nyquist if self.highfreq_hz is None else self.highfreq_hz
+        if not 0 <= self.lowfreq_hz < high <= nyquist:
+            problems.append(f"the filter bank must satisfy 0 <= lowfreq_hz < highfreq_hz <= {nyquist:g} Hz (Nyquist), "
+                            f"got {self.lowfreq_hz:g} and {high:g}")
+        if not 0 <= self.preemph < 1:
+            problems.append(f"preemph must be from 0 to below 1, got {self.preemph}")
+        if not 0 <= self.ceplifter <= 1000:
+            problems.append(f"ceplifter must be 0 (none) to 1000, got {self.ceplifter}")
+        if not 1 <= self.window_frames <= MAX_WINDOW_FRAMES:
+            problems.append(f"window_frames must be 1-{MAX_WINDOW_FRAMES}, got {self.window_frames}")
         if problems:
             raise ModelError("MFCC parameters: " + "; ".join(problems))
 
