@@ -241,6 +241,20 @@ def config_from_dict(raw, where: str, base_dir: Path) -> Config:
         raise ConfigError(f"{where}: {exc}") from None
 
 
+class _ConfigLoader(yaml.SafeLoader):
+    """safe_load, except that a mapping key is never a boolean: YAML 1.1 reads a bare on, off,
+    yes or no as true or false, and four of the command words are exactly those, so
+    `actions.keywords: {on: ...}` meant the keyword "on", not True. Keys keep their text;
+    values (log_json: yes) are read as YAML always read them."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            for key_node, _ in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.tag == "tag:yaml.org,2002:bool":
+                    key_node.tag = "tag:yaml.org,2002:str"
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: Path | None) -> Config:
     """Read and validate config.yaml; None gives the built-in defaults."""
     if path is None:
@@ -248,7 +262,7 @@ def load_config(path: Path | None) -> Config:
     path = Path(path)
     text = read_text_file(path, "config file", ConfigError)
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""

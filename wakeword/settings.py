@@ -328,8 +328,9 @@ class LedSettings:
     pin: int | str | None = setting(17, kind="pin")
     mode: str = setting("blink", kind="choice", choices=LED_MODES)
     on_s: float = setting(1.0, lo=0, hi=60, lo_open=True)
-    blink_on_s: float = setting(0.1, lo=0, hi=10, lo_open=True)
-    blink_off_s: float = setting(0.1, lo=0, hi=10, lo_open=True)
+    #: at least 10 ms: shorter is invisible, and on_s / 1e-9 s blinks kept gpiozero busy for hours
+    blink_on_s: float = setting(0.1, lo=0.01, hi=10)
+    blink_off_s: float = setting(0.1, lo=0.01, hi=10)
     active_high: bool = setting(True, kind="bool")
 
     def __post_init__(self):

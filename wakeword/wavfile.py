@@ -107,6 +107,8 @@ class WavFileSource:
             raise self._fail("no such file")
         if self.path.is_dir():
             raise self._fail("is a directory, not a WAV file")
+        if not self.path.is_file():  # opening a FIFO would block; a device never ends
+            raise self._fail("not a regular file (a FIFO, socket or device); give the path of a WAV file")
         try:
             f = open(self.path, "rb")
         except OSError as e:

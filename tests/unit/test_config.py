@@ -172,3 +172,14 @@ def test_the_wyoming_uri_flag_overrides_the_file_and_is_validated():
     assert cfg.wyoming.max_clients == 8
     with pytest.raises(ConfigError, match="command line: wyoming.uri must be tcp://HOST:PORT or unix://PATH"):
         apply_overrides(cfg, {"wyoming.uri": "10400"})
+
+
+def test_bare_on_off_yes_no_as_keys_are_the_command_words_not_booleans(tmp_path):
+    # YAML 1.1 reads a bare `on:` as True: "actions.keywords.True names a keyword no model has"
+    cfg = load_config(write(tmp_path, f"model: {{path: {ROOT / 'models' / 'commands.tflite'}}}\n"
+                                      "trigger: {threshold: {no: 0.9, yes: 0.95}}\n"
+                                      "actions:\n  log_json: no\n  keywords:\n    on: {output: {pin: 23}}\n"
+                                      "    off: {output: {pin: 24}}\n"))
+    assert set(cfg.actions.keywords) == {"on", "off"}
+    assert cfg.actions.log_json is False  # values are still YAML's booleans
+    assert cfg.trigger.thresholds({"no": 0.5, "yes": 0.5, "go": 0.5}, "t") == {"no": 0.9, "yes": 0.95, "go": 0.5}

@@ -176,3 +176,11 @@ def test_a_device_or_pin_of_non_ascii_digits_is_a_name_not_a_traceback():
     assert AudioSettings(device="²").device == "²"
     assert AudioSettings(device=" 2 ").device == 2
     assert pin_label("²") == "²" and pin_label("17") == "GPIO17"
+
+
+@pytest.mark.parametrize("key", ["blink_on_s", "blink_off_s"])
+def test_a_blink_shorter_than_10_ms_is_refused(key):
+    # 1e-9 s made one detection with on_s 1 a 500-million-step blink on the gpiozero thread
+    with pytest.raises(ConfigError, match=f"actions.led.{key}"):
+        LedSettings(pin=17, mode="blink", **{key: 1e-9})
+    assert getattr(LedSettings(pin=17, mode="blink", **{key: 0.01}), key) == 0.01

@@ -314,6 +314,17 @@ def test_wav_missing_file_and_directory_raise_audio_format_error(tmp_path):
         WavFileSource(tmp_path)
 
 
+def test_a_fifo_or_a_device_is_refused_without_reading_it(tmp_path):
+    # opening a FIFO blocked for ever; /dev/zero was "empty file (0 bytes)", then would never end
+    import os
+
+    fifo = tmp_path / "x.wav"
+    os.mkfifo(fifo)
+    for path in (fifo, Path("/dev/zero")):
+        with pytest.raises(AudioFormatError, match=f"^{path}: not a regular file"):
+            WavFileSource(path)
+
+
 def test_wav_fixture_clips_are_16_bit_16_khz_mono():
     clips = sorted(DATA_DIR.glob("*.wav"))
     assert len(clips) >= 7
