@@ -7,6 +7,7 @@ status 2; a traceback means a bug.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import math
@@ -470,3 +471,20 @@ def _run(args) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG):
+            raise
+        # stdout (or a file given to write) is full or gone: one line, and no second traceback
+        # from the interpreter flushing the same stdout on exit
+        _silence_stdout()
+        print(f"wakeword: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass

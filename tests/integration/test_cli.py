@@ -471,3 +471,23 @@ def wakeword_env(extra_env, *args, timeout=120):
     env = {**os.environ, "PYTHONPATH": str(ROOT), **extra_env}
     return subprocess.run([sys.executable, "-m", "wakeword", *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT, env=env)
+
+
+@pytest.mark.parametrize("args", [("--dry-run", MIXED), ("--check-config", "--no-probe")])
+def test_a_full_stdout_is_one_line_and_exit_2_not_a_traceback(args):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, "-m", "wakeword", *map(str, args)], stdout=full, stderr=subprocess.PIPE,
+                           text=True, timeout=120, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip() == "wakeword: cannot write the output: No space left on device", r.stderr
+
+
+def test_a_closed_pipe_ends_the_dry_run_quietly():
+    # `wakeword --dry-run long.wav | head -1`: the reader goes away; no traceback, status 0
+    p = subprocess.Popen([sys.executable, "-m", "wakeword", "--dry-run", MIXED, "--json"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    p.stdout.close()
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 0 and b"Traceback" not in err, err
