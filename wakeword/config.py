@@ -323,4 +323,6 @@ def apply_overrides(config: Config, overrides: dict) -> Config:
             config = replace(config, actions=_override_actions(config.actions, sections["actions"]))
     except ConfigError as exc:
         raise ConfigError(f"command line: {exc}") from None
-    return config
+    # later checks (a hop that is no whole number of the model's frames) name the source; the
+    # value may have come from either
+    return replace(config, source=f"{config.source} with the command line's " + ", ".join(sorted(overrides)))
