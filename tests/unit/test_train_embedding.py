@@ -43,6 +43,25 @@ def test_head_trainer_tiny_run_writes_a_model_the_runtime_runs(tmp_path):
     assert np.all(np.isfinite(scores)) and np.all((scores >= 0) & (scores <= 1))
 
 
+def test_a_multiclass_head_reads_the_keyword_from_a_softmax_over_every_class(tmp_path):
+    from wakeword.model import load_model
+    from wakeword.sidecar import load_sidecar
+    from wakeword.train.__main__ import main
+
+    corpus = make_synthetic_corpus(tmp_path / "data", speakers=16)
+    out = tmp_path / "out" / "stop-embedding"
+    assert main(["--frontend", "speech_embedding", "--tiny", "--no-tts", "--data", str(corpus), "--out", str(out),
+                 "--runs", str(tmp_path / "runs"), "--workers", "1", "--head-seeds", "1", "--classes", "go,no"]) == 0
+    spec = load_sidecar(out.with_suffix(".json"))
+    assert spec.keywords == ("stop",) and spec.labels == ("stop", "go", "no", "_unknown_", "_background_")
+    assert spec.output_activation == "softmax_logit"
+    bank = spec.training["data"]["windows"]["bank"]["main"]
+    assert list(bank) == list(spec.labels) and bank["go"] == bank["no"] > 0
+    model = load_model(out.with_suffix(".tflite"))
+    y = model.predict(np.random.default_rng(4).standard_normal((3, *spec.input_shape[1:])).astype(np.float32))
+    assert y.shape == (3, 1) and np.all((y >= 0) & (y <= 1))
+
+
 def test_wakeword_train_frontend_flag_hands_over_to_the_embedding_trainer(monkeypatch):
     from wakeword.train import __main__ as train_main
     from wakeword.train import embedding_trainer

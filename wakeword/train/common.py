@@ -62,6 +62,12 @@ def add_data_arguments(p: argparse.ArgumentParser, keyword_default: str = "stop"
     p.add_argument("-v", "--verbose", action="store_true")
 
 
+def add_classes_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--classes", default=None, metavar="WORDS",
+                   help="more output classes besides the keyword(s), comma-separated: a softmax over all of them "
+                        "plus unknown speech and background; the detector reads the keyword's probability")
+
+
 def add_tts_arguments(p: argparse.ArgumentParser, default_on: bool) -> None:
     """--tts, --tts-cache and --tts-engines (the engines' names and default from tts.py)."""
     from .tts import DEFAULT_ENGINES

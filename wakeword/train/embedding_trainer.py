@@ -25,8 +25,9 @@ import numpy as np
 from ..frontends.embedding import EmbeddingParams, installed_openwakeword_version
 from ..settings import TriggerSettings
 from ..sidecar import ModelSpec
-from .common import add_data_arguments, add_tts_arguments, configure_tensorflow
+from .common import add_classes_argument, add_data_arguments, add_tts_arguments, configure_tensorflow
 from .crossval import DEFAULT_EVAL_HOURS
+from .examples import UNKNOWN_LABEL
 from .featureset import NEGATIVE, EmbeddingFeaturizer
 from .fitting import fit, keras_predictor
 from .models import HEADS, average_logits, build_head, macs_per_window
@@ -45,6 +46,11 @@ ENSEMBLE_HEADS = ("dense", "conv")
 #: --noisy-windows: SNR range of the extra windows, dB. The general augmentation draws 0-35 dB and
 #: adds noise 85 % of the time, so only about a quarter of the keywords are at 10 dB or worse.
 NOISY_SNR_DB_RANGE = (-5.0, 15.0)
+#: With --classes, how a bank's negative windows divide between the other classes' words (all
+#: together), unknown speech and background; the keyword keeps its --positives windows, so the
+#: head sees as many "stop"s as the binary one, and the command words become classes of their own
+#: instead of a share of the negatives.
+CLASS_NEGATIVE_SHARES = {"words": 0.45, UNKNOWN_LABEL: 0.40, "background": 0.15}
 FEATURE_NOTE = ("feature models: openwakeword 0.5.0 resources melspectrogram.tflite + embedding_model.tflite "
                 "(Google speech_embedding, arXiv:2002.01322, Apache-2.0)")
 
@@ -67,6 +73,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--mined-per-round", type=int, default=None, help="mined windows added per round (default negatives/2)")
     p.add_argument("--pos-weight", type=float, default=1.0, help="loss weight of keyword windows (default %(default)s)")
     p.add_argument("--head", choices=HEAD_CHOICES, default="ensemble", help="head architecture (default %(default)s)")
+    add_classes_argument(p)
     p.add_argument("--head-seeds", type=int, default=2, metavar="K",
                    help="train each head K times with different seeds and average all their logits (default %(default)s)")
     add_tts_arguments(p, default_on=True)
@@ -105,17 +112,30 @@ class EmbeddingTrainer:
         self.args, self.sizes = args, sizes
         self.params = EmbeddingParams()
         self.featurizer = EmbeddingFeaturizer(self.params)
-        self.keywords, self.labels, self.train_labels = keywords_and_labels(args, None)
+        self.keywords, self.labels, self.train_labels = keywords_and_labels(args, getattr(args, "classes", None))
         if len(self.keywords) != 1:
             raise ValueError("the embedding trainer trains one keyword")
+        self.multiclass = self.labels[-1] != NEGATIVE
+
+    def bank_plan(self, positives: int, negatives: int) -> dict:
+        """{label: windows} of one bank, in label order: the keyword and NEGATIVE, or with
+        --classes the keyword, each other word, unknown speech and background."""
+        kw = self.keywords[0]
+        if not self.multiclass:
+            return {kw: positives, NEGATIVE: negatives}
+        words = self.labels[1:-2]
+        per_word = int(negatives * CLASS_NEGATIVE_SHARES["words"] / len(words)) if words else 0
+        return {kw: positives, **{w: per_word for w in words},
+                self.labels[-2]: int(negatives * CLASS_NEGATIVE_SHARES[UNKNOWN_LABEL]),
+                self.labels[-1]: int(negatives * CLASS_NEGATIVE_SHARES["background"])}
 
     def bank_variants(self, settings, n_banks: int) -> list:
-        kw, n = self.keywords[0], self.sizes["noisy_windows"]
-        banks = [("main", {kw: -(-self.sizes["positives"] // n_banks), NEGATIVE: -(-self.sizes["negatives"] // n_banks)}, settings)]
+        n = self.sizes["noisy_windows"]
+        banks = [("main", self.bank_plan(-(-self.sizes["positives"] // n_banks), -(-self.sizes["negatives"] // n_banks)), settings)]
         if n:
             noisy = replace(settings, snr_db_range=NOISY_SNR_DB_RANGE, p_noise=1.0)
             per = -(-n // n_banks)
-            banks.append(("noisy", {kw: per // 2, NEGATIVE: per - per // 2}, noisy))
+            banks.append(("noisy", self.bank_plan(per // 2, per - per // 2), noisy))
         return banks
 
     def spec_template(self, mean=None, std=None, thresholds=None, trigger=None) -> ModelSpec:
@@ -124,7 +144,9 @@ class EmbeddingTrainer:
                          frontend=p, mean=tuple(mean if mean is not None else [0.0] * p.feature_dim),
                          std=tuple(std if std is not None else [1.0] * p.feature_dim),
                          input_shape=(1, p.window_frames, p.feature_dim), input_dtype="float32",
-                         trigger=trigger or TriggerSettings(hop_s=HOP_S))
+                         trigger=trigger or TriggerSettings(hop_s=HOP_S),
+                         labels=self.labels if self.multiclass else self.keywords,
+                         output_activation="softmax_logit" if self.multiclass else "logit")
 
     def fit_and_export(self, X, y, pools, seed: int, out_prefix: Path, thresholds: dict,
                        trigger: TriggerSettings, record: dict) -> Path:
@@ -137,7 +159,17 @@ class EmbeddingTrainer:
         plain = stream[np.sort(rng.choice(len(stream), size=n_plain, replace=False))] if n_plain else X[:0]
         del stream
         X_all = np.concatenate((X, plain))
-        t = np.concatenate(((y == 0).astype(np.float32), np.zeros(len(plain), np.float32)))
+        multiclass = self.multiclass
+        # targets: 1/0 for the keyword (label 0), or with --classes the class index; the plain and
+        # the mined stream windows are other speech and noise (NEGATIVE, or unknown speech)
+        other = self.labels.index(UNKNOWN_LABEL) if multiclass else 0.0
+        dtype = np.int64 if multiclass else np.float32
+        t = np.concatenate((y.astype(np.int64) if multiclass else (y == 0).astype(np.float32),
+                            np.full(len(plain), other, dtype)))
+        n_out = len(self.labels) if multiclass else 1
+
+        def is_keyword(targets):
+            return targets == 0 if multiclass else targets > 0.5
         flat = X_all.reshape(-1, self.params.feature_dim).astype(np.float64)
         mean, std = flat.mean(axis=0), np.maximum(flat.std(axis=0), 1e-3)
         del flat
@@ -147,9 +179,10 @@ class EmbeddingTrainer:
         heads, losses, mining, state = [], {}, {}, []
         for key, kind, head_seed in head_plan(args.head, args.head_seeds, seed):
             keras.utils.set_random_seed(head_seed)
-            head = build_head(Xn.shape[1:], kind, key)
-            weights = np.where(t > 0.5, args.pos_weight, 1.0).astype(np.float32)
-            losses[key] = {"stage1": fit(keras, head, Xn, t, sizes["epochs"], 1e-3, head_seed, from_logits=True, sample_weight=weights)}
+            head = build_head(Xn.shape[1:], kind, key, n_outputs=n_out)
+            weights = np.where(is_keyword(t), args.pos_weight, 1.0).astype(np.float32)
+            losses[key] = {"stage1": fit(keras, head, Xn, t, sizes["epochs"], 1e-3, head_seed, multiclass, from_logits=True,
+                                         sample_weight=weights)}
             mining[key] = []
             heads.append(head)
             state.append([key, head_seed, head, Xn, t])
@@ -158,15 +191,15 @@ class EmbeddingTrainer:
             for entry in state:
                 key, head_seed, head, Xh, th = entry
                 # each head mines its own hard negatives
-                W, summary = pools(r).mine(keras_predictor(head, multiclass=False, from_logits=True), mean, std,
+                W, summary = pools(r).mine(keras_predictor(head, multiclass=multiclass, from_logits=True), mean, std,
                                            sizes["mined_per_round"], [0])
                 print(f"  {key} mining round {r + 1}: {summary} of {len(pool.windows)}", flush=True)
                 mining[key].append(summary)
                 if len(W):
-                    Xh, th = np.concatenate((Xh, W)), np.concatenate((th, np.zeros(len(W), np.float32)))
-                weights = np.where(th > 0.5, args.pos_weight, 1.0).astype(np.float32)
+                    Xh, th = np.concatenate((Xh, W)), np.concatenate((th, np.full(len(W), other, dtype)))
+                weights = np.where(is_keyword(th), args.pos_weight, 1.0).astype(np.float32)
                 losses[key][f"finetune{r + 1}"] = fit(keras, head, Xh, th, sizes["finetune_epochs"], 3e-4, head_seed + r + 1,
-                                                      from_logits=True, sample_weight=weights)
+                                                      multiclass, from_logits=True, sample_weight=weights)
                 entry[3], entry[4] = Xh, th
         model = heads[0] if len(heads) == 1 else average_logits(heads, "embeddings", "embedding_head_ensemble")
         train_s = time.monotonic() - started
@@ -174,12 +207,14 @@ class EmbeddingTrainer:
         record["arch"] = f"embedding_head_{args.head}"
         record["frontend"] = {"openwakeword_installed": installed_openwakeword_version(), "note": FEATURE_NOTE}
         record["settings"].update(head=args.head, head_seeds=args.head_seeds, pos_weight=args.pos_weight,
-                                  stream_negatives=int(n_plain))
+                                  stream_negatives=int(n_plain), labels=list(self.labels), multiclass=multiclass)
         record["figures"].update(params=int(model.count_params()), training_s=round(train_s, 1), losses=losses,
                                  mining=mining, macs_per_window=macs_per_window(model), size_bytes=len(tflite_bytes))
         model_path, _ = write_model(tflite_bytes, out_prefix, self.keywords, self.params, mean, std,
                                     (self.params.window_frames, self.params.feature_dim), "float32", thresholds,
-                                    trigger, record, Path(out_prefix).name, output_activation="logit")
+                                    trigger, record, Path(out_prefix).name,
+                                    output_activation="softmax_logit" if multiclass else "logit",
+                                    labels=self.labels if multiclass else ())
         print(f"wrote {model_path} ({len(tflite_bytes)} bytes) after {train_s:.0f} s of training", flush=True)
         return model_path
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..settings import TriggerSettings
 from ..sidecar import ModelSpec
-from .common import add_data_arguments, add_tts_arguments, configure_tensorflow
+from .common import add_classes_argument, add_data_arguments, add_tts_arguments, configure_tensorflow
 from .crossval import DEFAULT_EVAL_HOURS
 from .examples import UNKNOWN_LABEL
 from .featureset import NEGATIVE, MfccFeaturizer, normalisation
@@ -45,9 +45,7 @@ MULTICLASS_SHARES = {"keyword": 0.55, UNKNOWN_LABEL: 0.35, "background": 0.10}
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     add_data_arguments(p)
-    p.add_argument("--classes", default=None, metavar="WORDS",
-                   help="more output classes besides the keyword(s), comma-separated: a softmax over all of them "
-                        "plus unknown speech and background; the detector reads the keyword's probability")
+    add_classes_argument(p)
     p.add_argument("--arch", choices=sorted(ARCHITECTURES), default="ours")
     p.add_argument("--out", type=Path, required=True,
                    help="output prefix (PREFIX.tflite and PREFIX.json), or with --folds the run folder")
