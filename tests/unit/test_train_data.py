@@ -59,6 +59,52 @@ def test_every_speaker_sits_in_one_fold_and_the_keyword_clips_are_balanced():
         speaker_folds(clips, 1)
 
 
+def as_classes(clips, classes):
+    """The same corpus as a --classes run loads it: the classes' words marked as keywords too."""
+    return [Clip(c.path, c.label, c.speaker, c.source, KIND_KEYWORD if c.label in classes else c.kind) for c in clips]
+
+
+def test_a_multiclass_run_deals_the_same_folds_as_its_scoring():
+    # the scoring plan marks only "stop" as keyword; a --classes go run marks "go" too. Balanced on
+    # every keyword clip, the two plans put speakers in different folds, and a fold model was then
+    # scored on speakers it had trained on
+    clips = synthetic_clips(60, big=40)
+    for s in range(0, 60, 3):  # some speakers say "go" more often, so balancing on it moves them
+        clips += [Clip(Path(f"go/{s:08x}_nohash_x{k}.wav"), "go", f"{s:08x}", "synthetic", "command") for k in range(6)]
+    scoring = FoldPlan.make(clips, 5, 3, balance=("stop",))
+    training = FoldPlan.make(as_classes(clips, {"stop", "go"}), 5, 3, balance=("stop",))
+    assert training.fold_of == scoring.fold_of
+    unbalanced = FoldPlan.make(as_classes(clips, {"stop", "go"}), 5, 3)
+    assert unbalanced.fold_of != scoring.fold_of  # the old training plan: the split that leaked
+
+
+def test_a_fold_model_from_another_split_is_refused_by_scoring_and_by_a_rerun(tmp_path):
+    import json
+
+    from wakeword.train.crossval import plan_mismatch
+    from wakeword.train.runner import _same_recipe
+
+    clips = synthetic_clips(60, big=40)
+    for s in range(0, 60, 3):
+        clips += [Clip(Path(f"go/{s:08x}_nohash_x{k}.wav"), "go", f"{s:08x}", "synthetic", "command") for k in range(6)]
+    scoring = FoldPlan.make(clips, 5, 3, balance=("stop",))
+    other = FoldPlan.make(as_classes(clips, {"stop", "go"}), 5, 3)
+    fold = next(f for f in range(5) if scoring.record(f)["held_out_speakers_sha256"] != other.record(f)["held_out_speakers_sha256"])
+    assert plan_mismatch(scoring.record(fold), scoring, fold) == ""
+    assert "held_out_speakers_sha256" in plan_mismatch(other.record(fold), scoring, fold)
+    old = {k: v for k, v in other.record(fold).items() if k != "held_out_speakers_sha256"}  # a sidecar from before the hash
+    if old["speakers"] != scoring.record(fold)["speakers"]:
+        assert "speakers" in plan_mismatch(old, scoring, fold)
+    # a rerun of the same command keeps a fold model only if it was trained on this split
+    sidecar = tmp_path / f"fold{fold}.json"
+    sidecar.with_suffix(".tflite").write_bytes(b"model")
+    command = "wakeword-train --data d --folds 5 --out r"
+    sidecar.write_text(json.dumps({"training": {"command": command, "data": {"plan": other.record(fold)}}}))
+    assert not _same_recipe(sidecar, command, scoring, fold)
+    sidecar.write_text(json.dumps({"training": {"command": command, "data": {"plan": scoring.record(fold)}}}))
+    assert _same_recipe(sidecar, command, scoring, fold)
+
+
 def test_a_source_with_every_speaker_in_one_fold_is_found():
     from wakeword.train.crossval import whole_source_folds
 
@@ -108,6 +154,16 @@ def test_the_reserved_clips_are_the_recordings_the_test_data_readme_lists():
     clips = [Clip(Path("/d") / p, "x", "s", "sc", "command") for p in sorted(RESERVED_CLIPS)] + \
         [Clip(Path("/d/speech_commands/stop/1f653d27_nohash_1.flac"), "stop", "1f653d27", "sc", KIND_KEYWORD)]
     assert [c.path.name for c in without_reserved(clips)] == ["1f653d27_nohash_1.flac"]
+
+
+@needs_data
+def test_the_real_ten_class_training_plan_is_the_stop_scoring_plan():
+    words = ("stop", "go", "up", "down", "left", "right", "on", "off", "yes", "no")
+    scoring = FoldPlan.make(load_corpus(REAL_DATA, "stop"), 5, 0, balance=("stop",))
+    training = FoldPlan.make(load_corpus(REAL_DATA, words), 5, 0, balance=("stop",))
+    assert training.fold_of == scoring.fold_of
+    assert [training.record(f)["held_out_speakers_sha256"] for f in range(5)] == \
+        [scoring.record(f)["held_out_speakers_sha256"] for f in range(5)]
 
 
 @needs_data

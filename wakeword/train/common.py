@@ -11,6 +11,7 @@ fold ("banks"): fold k's model trains on the banks of the other folds, the final
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import multiprocessing
 import os
@@ -131,11 +132,12 @@ class FoldPlan:
     held_out_sources: tuple = ()
 
     @classmethod
-    def make(cls, clips, k: int | None, fold_seed: int = 0, held_out_sources=(), tiny: bool = False) -> "FoldPlan":
+    def make(cls, clips, k: int | None, fold_seed: int = 0, held_out_sources=(), tiny: bool = False,
+             balance=None) -> "FoldPlan":
         clips = datamod.without_reserved(clips)  # the tests/data recordings
         clips = [c for c in clips if c.source not in set(held_out_sources)]
         n = k or 1
-        fold_of = datamod.speaker_folds(clips, max(2, n), fold_seed)
+        fold_of = datamod.speaker_folds(clips, max(2, n), fold_seed, balance)
         if n == 1:
             fold_of = dict.fromkeys(fold_of, 0)
         if tiny:
@@ -168,8 +170,10 @@ class FoldPlan:
         """What a model's sidecar says about the data it trained on (evaluate checks it)."""
         speakers = {sp for sp, f in self.fold_of.items() if fold is None or f != fold}
         kw_speakers = {c.speaker for c in self.clips if c.kind == datamod.KIND_KEYWORD and c.speaker in speakers}
+        held_out = sorted(sp for sp, f in self.fold_of.items() if fold is not None and f == fold)
         return {
             "folds": self.k, "fold": fold, "fold_seed": self.fold_seed,
+            "held_out_speakers_sha256": hashlib.sha256("\n".join(held_out).encode()).hexdigest(),
             "held_out_sources": list(self.held_out_sources),
             "reserved_clips_excluded": sorted(datamod.RESERVED_CLIPS),
             "speakers": len(speakers), "keyword_speakers": len(kw_speakers),

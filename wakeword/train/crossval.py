@@ -179,12 +179,22 @@ def load_fold_model(run_dir: Path, fold: int, plan: FoldPlan, keyword: str) -> M
     if keyword not in model.spec.keywords:
         raise ConfigError(f"{path}: model has no keyword {keyword!r} (it has {list(model.spec.keywords)})")
     data = (model.spec.training or {}).get("data", {}).get("plan", {})
-    expect = {"folds": plan.k, "fold": fold, "fold_seed": plan.fold_seed}
-    got = {k: data.get(k) for k in expect}
-    if got != expect:
-        raise ConfigError(f"{path} was trained on {got}, not {expect}: scoring it on fold {fold} "
+    mismatch = plan_mismatch(data, plan, fold)
+    if mismatch:
+        raise ConfigError(f"{path} was trained on another split ({mismatch}): scoring it on fold {fold} "
                           "could test it on its own training speakers")
     return ModelSetup.recommended(model)
+
+
+def plan_mismatch(recorded: dict, plan: FoldPlan, fold: int) -> str:
+    """"" if a fold model's recorded plan (its sidecar's training.data.plan) held out exactly
+    this plan's fold, else what differs. The held-out speakers are compared by hash; a sidecar
+    from before the hash was recorded is compared by its number of training speakers."""
+    expect = plan.record(fold)
+    keys = ["folds", "fold", "fold_seed"]
+    keys.append("held_out_speakers_sha256" if "held_out_speakers_sha256" in recorded else "speakers")
+    diff = [f"{k} {recorded.get(k)!r}, not {expect[k]!r}" for k in keys if recorded.get(k) != expect[k]]
+    return "; ".join(diff)
 
 
 # ---------------------------------------------------------------------------------- figures

@@ -173,17 +173,23 @@ def without_reserved(clips) -> list[Clip]:
     return [c for c in clips if "/".join(c.path.parts[-3:]) not in RESERVED_CLIPS]
 
 
-def speaker_folds(clips, k: int, seed: int = 0) -> dict[str, int]:
+def speaker_folds(clips, k: int, seed: int = 0, balance=None) -> dict[str, int]:
     """{speaker: fold in 0..k-1}, every speaker in one fold, noise clips left out.
 
     Speakers with keyword clips are dealt out largest first (then in hash order) to the fold
     that holds the fewest keyword clips so far, so that the folds hold about as many keyword
     clips each; a speaker with many clips (the single-speaker folder) is one speaker and sits in
     one fold. The other speakers go to folds by hash. Deterministic for (clips, k, seed).
+
+    balance: the labels whose clips are balanced (default: every keyword clip). Training and
+    scoring must deal the same folds, so both pass the evaluated keywords here: a multi-class
+    run marks its other classes' words as keywords too, and balancing on them moved 144
+    speakers, 82 of them "stop" speakers, into other folds than the scoring plan's.
     """
     if k < 2:
         raise ValueError(f"folds must be at least 2, got {k}")
-    keyword_counts = Counter(c.speaker for c in clips if c.kind == KIND_KEYWORD)
+    keyword_counts = Counter(c.speaker for c in clips
+                             if c.kind == KIND_KEYWORD and (balance is None or c.label in set(balance)))
     speakers = sorted({c.speaker for c in clips if c.kind != KIND_NOISE})
     order = sorted(keyword_counts, key=lambda sp: (-keyword_counts[sp], speaker_fraction(sp, seed)))
     load = [0] * k

@@ -89,7 +89,7 @@ def main(argv=None) -> int:
         if args.fuse_refractory_ms is not None and not 0 < args.fuse_refractory_ms <= 60000:
             raise ConfigError(f"--fuse-refractory-ms must be between 0 and 60000, got {args.fuse_refractory_ms:g}")
         clips = datamod.load_corpus(args.data, args.keyword)
-        plan = FoldPlan.make(clips, args.folds, args.fold_seed, args.hold_out_source)
+        plan = FoldPlan.make(clips, args.folds, args.fold_seed, args.hold_out_source, balance=(args.keyword,))
         results = cross_validate(recipes, plan, args.keyword, args.seed, args.hours,
                                  tuple(args.snr_db) if args.snr_db else DEFAULT_SNRS_DB, args.placements,
                                  args.cache_dir, args.hold_out_source, clips,

@@ -159,7 +159,8 @@ def run(trainer: Trainer, args, settings, command_line: str, sizes: dict) -> int
     """Train as the arguments say (see the module docstring); 0 on success."""
     started = time.monotonic()
     clips = datamod.load_corpus(args.data, trainer.train_labels)
-    plan = FoldPlan.make(clips, args.folds, args.fold_seed, args.hold_out_source, args.tiny)
+    # folds balanced on the keywords alone, as the scoring plan below is (not on --classes' words)
+    plan = FoldPlan.make(clips, args.folds, args.fold_seed, args.hold_out_source, args.tiny, balance=trainer.keywords)
     n = plan.n_banks
     tts = _tts_clips(args, trainer.keywords, n)
     false = _false_accept_clips(args, n)
@@ -222,7 +223,7 @@ def run(trainer: Trainer, args, settings, command_line: str, sizes: dict) -> int
         return 0
     run_dir = Path(args.out)
     for fold in range(args.folds):
-        if _same_recipe(run_dir / f"fold{fold}.json", command_line):
+        if _same_recipe(run_dir / f"fold{fold}.json", command_line, plan, fold):
             print(f"== fold {fold + 1}/{args.folds}: {run_dir}/fold{fold}.tflite was trained by this recipe; kept", flush=True)
             continue
         print(f"== fold {fold + 1}/{args.folds}", flush=True)
@@ -231,7 +232,8 @@ def run(trainer: Trainer, args, settings, command_line: str, sizes: dict) -> int
 
     keyword = trainer.keywords[0]
     eval_clips = datamod.load_corpus(args.data, trainer.keywords)
-    eval_plan = FoldPlan.make(eval_clips, args.folds, args.fold_seed, args.hold_out_source, args.tiny)
+    eval_plan = FoldPlan.make(eval_clips, args.folds, args.fold_seed, args.hold_out_source, args.tiny,
+                              balance=trainer.keywords)
     if len(trainer.keywords) > 1:
         return _commands_cv(trainer, args, eval_plan, run_dir, sizes, command_line, train, started)
     results = cross_validate({run_dir.name: run_dir}, eval_plan, keyword, seed=0, hours=sizes["eval_hours"],
@@ -288,15 +290,23 @@ def recipe_of(command: str) -> list[str]:
     return [w for w in shlex.split(command) if w not in RUN_ONLY_FLAGS]
 
 
-def _same_recipe(sidecar: Path, command: str) -> bool:
-    """Was the fold model beside this sidecar trained by the same recipe? Then a rerun (say, with
-    --final after --no-final) keeps it instead of training it again."""
+def _same_recipe(sidecar: Path, command: str, plan=None, fold: int | None = None) -> bool:
+    """Was the fold model beside this sidecar trained by the same recipe, on this plan's split of
+    the speakers? Then a rerun (say, with --final after --no-final) keeps it instead of training
+    it again."""
     if not sidecar.is_file() or not sidecar.with_suffix(".tflite").is_file():
         return False
     try:
-        trained = json.loads(sidecar.read_text(encoding="utf-8"))["training"]["command"]
+        training = json.loads(sidecar.read_text(encoding="utf-8"))["training"]
+        trained = training["command"]
+        recorded = training["data"]["plan"] if plan is not None else {}
     except (OSError, ValueError, KeyError, TypeError):
         return False
+    if plan is not None:
+        from .crossval import plan_mismatch
+
+        if plan_mismatch(recorded, plan, fold):
+            return False
     return recipe_of(trained) == recipe_of(command)
 
 
