@@ -274,8 +274,11 @@ def render_card(results: dict, results_path: Path, card_path: Path) -> str:
         "scored on that fold through the daemon's own streaming detector and trigger. "
         f"Keyword trials: {clips} '{results['keyword']}' clips from {speakers} speakers, each placed {results['placements']} "
         "times in a few seconds of audio: clean (on a -60 dBFS floor), mixed with the fold's held-out noise classes at "
-        + ", ".join(f"{x:g} dB" for x in results["snrs_db"]) + " SNR, and in a simulated room with an RT60 band no training "
-        "room has, a talker 1-5 m away and held-out noise from elsewhere in the room at 15 dB at the microphone. "
+        + ", ".join(f"{x:g} dB" for x in results["snrs_db"]) + " SNR, and in a simulated room drawn from a nominal RT60 band "
+        "(0.55-0.70 s) that training rooms are not drawn from, a talker 1-5 m away and held-out noise from elsewhere in "
+        "the room at 15 dB at the microphone. Measured on the impulse responses, though, the rooms reverberate less than "
+        "their nominal RT60 (reflections stop at order 12: T20 0.17-0.41 s for the held-out rooms, 0.19-0.41 s for the "
+        "training rooms, 5th-95th percentile), so the room row is a room like the training rooms, not an unheard one. "
         f"False accepts: {hours:.0f} h of remixed negative streams ({results['eval_hours_per_fold']:g} h per fold) of the "
         "held-out speakers' command words, other wake words, sentences and silence, over changing noise beds. "
         "Misses are pooled over every trial and false accepts over every hour; the ranges are the folds' own figures.",
@@ -284,8 +287,12 @@ def render_card(results: dict, results_path: Path, card_path: Path) -> str:
         "trigger settings and the threshold chosen on the pooled out-of-fold scores (<= "
         f"{TARGET_FA_PER_HOUR:g} FA/h); they are not measured on held-out speakers here, because none are left. "
         "The recordings in `tests/data` are left out of every training run, so the integration tests play "
-        "recordings no shipped model has trained on. Choosing the threshold on the same pooled scores it is reported on makes "
-        "the 'chosen' row slightly optimistic; the oracle row is the best the curve allows.",
+        "recordings no shipped model has trained on. Choosing the threshold and the trigger on the same pooled scores they "
+        "are reported on makes the 'chosen' row slightly optimistic (the fusion section below gives figures with nested thresholds); the "
+        "oracle row is the best the curve allows. The negative streams replay each fold's clips 10-15 times over changing "
+        "beds, so their false accepts are not independent events and the counts are less certain than a Poisson count "
+        "of that many hours. The `_silence_` clips are cuts of the background-noise recordings, so a held-out noise class "
+        "can reach training through them (about one noisy trial in 40-80 draws such a file).",
         "",
         _md_table(comparison_rows(results, shipped)),
         "",
