@@ -477,7 +477,8 @@ def _run(args) -> int:
         # stdout (or a file given to write) is full or gone: one line, and no second traceback
         # from the interpreter flushing the same stdout on exit
         _silence_stdout()
-        print(f"wakeword: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+        what = "input/output error" if exc.errno == errno.EIO else "cannot write the output"  # EIO: a read, too
+        print(f"wakeword: {what}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
 
 
