@@ -132,8 +132,9 @@ def _resolve_device(sd, device: int | str | None) -> tuple[int, dict]:
         if index is None:
             raise AudioDeviceError(f"no default audio input device; {LIST_DEVICES_HINT} and pass --device")
         return index, devices[index]
-    if decimal_index(device) is not None:
-        device = decimal_index(device)
+    index = decimal_index(device)
+    if index is not None:
+        device = index
     if isinstance(device, int):
         if not 0 <= device < len(devices):
             raise AudioDeviceError(f"audio device {device} does not exist; {LIST_DEVICES_HINT}")

@@ -165,8 +165,9 @@ class AudioSettings:
 
     def __post_init__(self):
         d = self.device
-        if decimal_index(d) is not None:
-            d = decimal_index(d)
+        index = decimal_index(d)
+        if index is not None:
+            d = index
         ok = d is None or (isinstance(d, str) and d.strip()) or (isinstance(d, int) and not isinstance(d, bool) and d >= 0)
         if not ok:
             raise ConfigError(f"audio.device must be null, a device index or part of a device name, got {self.device!r}")
@@ -517,7 +518,8 @@ def pin_label(pin: int | str) -> str:
     if isinstance(pin, int):
         return f"GPIO{pin}"
     text = str(pin).strip()
-    return f"GPIO{decimal_index(text)}" if decimal_index(text) is not None else text.upper()
+    index = decimal_index(text)
+    return text.upper() if index is None else f"GPIO{index}"
 
 
 # ---------------------------------------------------------------------------------- capture
