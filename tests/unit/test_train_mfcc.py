@@ -3,6 +3,7 @@ multi-class variants, the evaluation command and shipping. Runs on a synthetic c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -212,3 +213,43 @@ def test_a_several_keyword_run_is_cross_validated_per_word_and_gets_its_card(cor
     assert card_main(["--run", str(run), "--card", str(card), "--confusion", str(png), "--model", str(run / "final.tflite")]) == 0
     text = card.read_text()
     assert "| go |" in text and "FA in streams" in text and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_window_mean_removal_ignores_a_fixed_channel_but_not_the_level():
+    """ours_cmn's first op: a constant added to cepstra 1.. (a fixed microphone response) changes
+    nothing, while the log energy (coefficient 0) and the shape over time still reach the network."""
+    from keras import ops
+
+    from wakeword.train.models import window_mean_removal
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 49, 20)).astype(np.float32)
+    channel = np.r_[0.0, rng.uniform(-2, 2, 19)].astype(np.float32)
+    a, b = (ops.convert_to_numpy(window_mean_removal(ops.convert_to_tensor(v))) for v in (x, x + channel))
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    np.testing.assert_allclose(a.mean(axis=1)[:, 1:], 0.0, atol=1e-5)
+    np.testing.assert_allclose(a[..., 0], x[..., 0])  # the log energy is kept as it is
+    louder = x.copy()
+    louder[..., 0] += 1.0
+    assert not np.allclose(ops.convert_to_numpy(window_mean_removal(ops.convert_to_tensor(louder))), a)
+    # wired into ours_cmn (and not into ours): the network's logit ignores the channel
+    import keras
+
+    from wakeword.train.models import ARCHITECTURES, logit_model
+
+    moved = {}
+    for name in ("ours_cmn", "ours"):
+        keras.utils.set_random_seed(1)
+        net = logit_model(ARCHITECTURES[name].build((49, 20)))
+        base = net.predict(x, verbose=0)
+        moved[name] = float(np.abs(net.predict(x + channel, verbose=0) - base).max() / np.ptp(base))
+    assert moved["ours_cmn"] < 1e-4 and moved["ours"] > 1e-2, moved
+
+
+def test_the_cmn_architecture_trains_and_exports_an_int8_model_the_runtime_runs(corpus, tmp_path):
+    prefix = tmp_path / "cmn" / "stop"
+    assert train("--data", corpus, "--tiny", "--arch", "ours_cmn", "--out", prefix, "--runs", tmp_path / "runs",
+                 "--workers", "1") == 0
+    spec = load_sidecar(prefix.with_suffix(".json"))
+    assert spec.training["arch"] == "ours_cmn" and spec.input_dtype == "int8"
+    assert load_model(prefix.with_suffix(".tflite")).predict(np.zeros((2, *spec.input_shape[1:]), np.float32)).shape == (2, 1)

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 PROG = "wakeword-train"
 HOP_S = 0.1
 #: SpecAugment-style masks per architecture: (widest time mask in frames, widest band in coefficients).
-MASKS = {"ours": (8, 4), "baseline": (3, 3)}
+MASKS = {"ours": (8, 4), "ours_cmn": (8, 4), "baseline": (3, 3)}
 #: Of a multi-class bank, the share of the windows that are each keyword, unknown speech and background.
 MULTICLASS_SHARES = {"keyword": 0.55, UNKNOWN_LABEL: 0.35, "background": 0.10}
 

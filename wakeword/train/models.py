@@ -13,10 +13,15 @@ P(keyword in the window).
   convolution that strides early, followed by depthwise-separable temporal convolutions, global
   average pooling and the sigmoid. That keeps the cost near 0.3 MFLOPs per window, so an hour of
   audio at a 100 ms hop (36,000 windows) costs seconds of CPU on a Pi.
+- ours_cmn: ours with cepstral mean removal inside the network: its first layer subtracts each
+  cepstral coefficient's mean over the window (not the log energy's), so a fixed microphone
+  or room response, which adds a constant to every frame's cepstrum, leaves the input
+  unchanged. It is part of the exported graph: the runtime and sidecar are those of ours.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -94,15 +99,29 @@ def build_baseline(input_shape=(16, 16, 1), width: int | None = None, n_outputs:
     return keras.Model(inputs, outputs, name="baseline")
 
 
-def build_ours(input_shape=(49, 20), width: int = OURS_WIDTH, n_outputs: int = 1):
-    """Temporal separable CNN: (batch, frames, numcep) normalised MFCCs -> (batch, n_outputs) probabilities."""
+def window_mean_removal(x, keep: int = 1):
+    """x (batch, frames, coefficients) minus each coefficient's mean over the frames, except
+    the first `keep` coefficients (the log energy), as graph ops (MEAN, MUL, SUB in TFLite)."""
+    import numpy as np
+    from keras import ops
+
+    mask = np.ones((1, 1, int(x.shape[-1])), np.float32)
+    mask[..., :keep] = 0.0
+    return x - ops.mean(x, axis=1, keepdims=True) * mask
+
+
+def build_ours(input_shape=(49, 20), width: int = OURS_WIDTH, n_outputs: int = 1, cmn: bool = False):
+    """Temporal separable CNN: (batch, frames, numcep) normalised MFCCs -> (batch, n_outputs) probabilities.
+
+    cmn: remove each cepstral coefficient's window mean first (ours_cmn)."""
     import keras
     from keras import layers
 
     inputs = keras.Input(shape=input_shape, name="mfcc")
+    x = window_mean_removal(inputs) if cmn else inputs
     # Training-only input noise: smooths a decision boundary that otherwise swings between 0
     # and 1 for the same negative word at different levels (identity at inference and export).
-    x = layers.GaussianNoise(OURS_INPUT_NOISE)(inputs)
+    x = layers.GaussianNoise(OURS_INPUT_NOISE)(x)
     x = layers.Conv1D(width, OURS_KERNEL, strides=2, padding="same", use_bias=False)(x)
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
@@ -122,6 +141,7 @@ def build_ours(input_shape=(49, 20), width: int = OURS_WIDTH, n_outputs: int = 1
 ARCHITECTURES = {
     "baseline": Architecture("baseline", BASELINE_PARAMS, (16, 16, 1), build_baseline),
     "ours": Architecture("ours", OURS_PARAMS, (49, 20), build_ours),
+    "ours_cmn": Architecture("ours_cmn", OURS_PARAMS, (49, 20), functools.partial(build_ours, cmn=True)),
 }
 
 
