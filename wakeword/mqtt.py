@@ -33,6 +33,7 @@ from pathlib import Path
 from . import __version__
 from .errors import ConfigError, DependencyError
 from .settings import MqttSettings
+from .textfile import read_text_file
 
 MQTT_INSTALL_HINT = "pip install 'wakeword[mqtt]'"
 
@@ -105,18 +106,24 @@ def topics_for(settings: MqttSettings) -> Topics:
     return Topics(client_id, f"{settings.topic_prefix}/{client_id}", settings.discovery_prefix)
 
 
+#: A password file holds one line; anything larger is not one.
+MAX_PASSWORD_FILE_BYTES = 64 * 1024
+
+
 def read_password(path: Path) -> str:
     """The password file's first line (a trailing newline is not part of it); ConfigError naming
-    the key and the file, never the content, if it cannot be read or is empty."""
+    the key and the file, never the content, if it cannot be read or is empty. Read through the
+    bounded reader: a FIFO or device there is refused instead of blocking the start."""
+    key = "actions.mqtt.password_file"
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"actions.mqtt.password_file {path}: cannot read it ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"actions.mqtt.password_file {path}: not a UTF-8 text file") from None
+        text = read_text_file(path, "password file", ConfigError, limit_bytes=MAX_PASSWORD_FILE_BYTES,
+                              missing="cannot read it (no such file)")
+    except ConfigError as exc:
+        detail = str(exc).replace("not a text file (not UTF-8)", "not a UTF-8 text file")
+        raise ConfigError(f"{key} {detail}") from None
     password = text.split("\n", 1)[0].rstrip("\r")
     if not password:
-        raise ConfigError(f"actions.mqtt.password_file {path}: the first line is empty")
+        raise ConfigError(f"{key} {path}: the first line is empty")
     return password
 
 

@@ -52,6 +52,34 @@ def test_the_password_is_the_first_line_and_a_bad_file_is_named_without_its_cont
         read_password(tmp_path / "missing")
 
 
+def test_a_fifo_or_a_huge_file_as_password_file_is_refused_without_blocking(tmp_path):
+    import os
+    import threading
+
+    fifo = tmp_path / "pw-fifo"
+    os.mkfifo(fifo)
+    outcome = []
+
+    def read():
+        try:
+            read_password(fifo)
+        except ConfigError as exc:
+            outcome.append(str(exc))
+
+    reader = threading.Thread(target=read, daemon=True)  # opening a FIFO with no writer blocks
+    reader.start()
+    reader.join(5)
+    if reader.is_alive():  # release the blocked open() so the test ends
+        with open(fifo, "w"):
+            pass
+        pytest.fail("reading a FIFO as the password file blocked")
+    assert outcome and outcome[0].startswith(f"actions.mqtt.password_file {fifo}: not a regular file")
+    big = tmp_path / "pw-big"
+    big.write_bytes(b"x" * (1 << 20))
+    with pytest.raises(ConfigError, match=r"actions.mqtt.password_file .*pw-big: 1048576 bytes, too large"):
+        read_password(big)
+
+
 def test_check_files_loads_the_ca_file_as_the_daemon_will(tmp_path):
     # --check-config runs this: a file that exists but holds no certificate passed it, and the
     # daemon then refused to start

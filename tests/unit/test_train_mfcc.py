@@ -3,7 +3,6 @@ multi-class variants, the evaluation command and shipping. Runs on a synthetic c
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import subprocess
 import sys
