@@ -252,3 +252,31 @@ def test_the_cmn_architecture_trains_and_exports_an_int8_model_the_runtime_runs(
     spec = load_sidecar(prefix.with_suffix(".json"))
     assert spec.training["arch"] == "ours_cmn" and spec.input_dtype == "int8"
     assert load_model(prefix.with_suffix(".tflite")).predict(np.zeros((2, *spec.input_shape[1:]), np.float32)).shape == (2, 1)
+
+
+def test_evaluate_adds_a_recipe_to_an_earlier_comparison_of_the_same_evaluation_only(tiny_cv, corpus, tmp_path):
+    run, tmp = tiny_cv
+    first, merged = tmp_path / "first.json", tmp_path / "merged.json"
+    base = [sys.executable, "-m", "wakeword.train.evaluate", "--data", str(corpus), "--folds", "2",
+            "--cache-dir", str(tmp / "runs" / "eval-cache")]
+    r = subprocess.run(base + ["--model", f"ours={run}", "--hours", "0.02", "--out", str(first)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(base + ["--model", f"again={run}", "--hours", "0.02", "--add-to", str(first), "--out", str(merged),
+                               "--card", str(tmp_path / "README.md")], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    a, m = json.loads(first.read_text()), json.loads(merged.read_text())
+    assert [x["name"] for x in m["models"]] == ["ours", "again"]
+    assert m["models"][0] == a["models"][0]  # kept as it was scored
+    assert m["models"][1]["at_chosen"] == a["models"][0]["at_chosen"]  # the same fold models, the same figures
+    assert m["command"].splitlines()[0] == a["command"] and "--add-to" in m["command"].splitlines()[1]
+    assert "| FRR clean (fold range) |" in (tmp_path / "README.md").read_text()
+    # another evaluation (a longer negative stream) or a name already there: one line, exit 2, nothing written
+    for extra, message in ((["--model", f"third={run}", "--hours", "0.03"], "made with another evaluation (eval_hours_per_fold"),
+                           (["--model", f"ours={run}", "--hours", "0.02"], "already has ours")):
+        out = tmp_path / "refused.json"
+        r = subprocess.run(base + extra + ["--add-to", str(first), "--out", str(out)], capture_output=True, text=True, timeout=600)
+        # (the tiny corpus's threshold warnings come first: the error is the one last line)
+        last = r.stderr.strip().splitlines()[-1]
+        assert r.returncode == 2 and last.startswith("error: ") and message in last and "Traceback" not in r.stderr, r.stderr
+        assert not out.exists()

@@ -10,7 +10,10 @@ held-out room; a remixed negative stream of --hours per fold; and each command o
 alone. The results JSON holds, per recipe, the trigger settings and threshold chosen on the
 pooled out-of-fold scores (<= 0.5 FA/h), the pooled figures there with each fold's beside them,
 the oracle points and the DET curve. Window scores are cached (--cache-dir), so adding a recipe
-to a comparison costs only its own scoring. Needs the runtime, soundfile, scipy and matplotlib
+to a comparison costs only its own scoring. --add-to RESULTS adds the recipes to an earlier results
+file made with the same evaluation (the same fold plan, seeds, hours and conditions, checked), keeping
+its recipes and pairs as they were scored, so that a recipe can join a comparison whose fold models
+are no longer on this machine. Needs the runtime, soundfile, scipy and matplotlib
 (for the plot), not TensorFlow.
 """
 
@@ -69,8 +72,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("runs/eval-results.json"), help="results JSON")
     p.add_argument("--det", type=Path, default=None, help="DET plot PNG (default: beside --out)")
     p.add_argument("--card", type=Path, default=None, help="also write the model card (e.g. models/README.md)")
+    p.add_argument("--add-to", type=Path, default=None, metavar="RESULTS",
+                   help="add these recipes to an earlier results JSON of the same evaluation (checked), keeping its "
+                        "recipes and pairs as they were scored")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
+
+
+#: What must be equal for two results files to be one comparison: the fold plan (fold_info holds
+#: every fold's speakers, clips, noise classes, rooms and negative stream) and the evaluation's settings.
+SAME_EVALUATION = ("keyword", "folds", "fold_seed", "eval_seed", "eval_hours_per_fold", "snrs_db", "placements",
+                   "held_out_sources", "fold_info", "whole_sources")
+
+
+def read_results(path: Path) -> dict:
+    from ..textfile import read_text_file
+
+    text = read_text_file(path, "results file", ConfigError, limit_bytes=200_000_000)
+    try:
+        results = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: not a results file (not JSON: {exc})") from None
+    if not isinstance(results, dict) or not isinstance(results.get("models"), list):
+        raise ConfigError(f"{path}: not a results file of python -m wakeword.train.evaluate")
+    return results
+
+
+def add_to(earlier: dict, new: dict, where: Path) -> dict:
+    """The earlier results with the new recipes and pairs added; ConfigError if the two were not
+    made with the same evaluation or a name is in both."""
+    fresh = json.loads(json.dumps(new))  # compare as both are stored
+    differ = [k for k in SAME_EVALUATION if earlier.get(k) != fresh.get(k)]
+    if differ:
+        raise ConfigError(f"{where}: made with another evaluation ({', '.join(differ)} differ); "
+                          "score every recipe in one run instead")
+    names = {m["name"] for m in earlier["models"]} | {f["name"] for f in earlier.get("fusions", [])}
+    clash = sorted(names & ({m["name"] for m in fresh["models"]} | {f["name"] for f in fresh.get("fusions", [])}))
+    if clash:
+        raise ConfigError(f"{where}: already has {', '.join(clash)}; give the new recipe another NAME=")
+    merged = {**earlier, "models": earlier["models"] + fresh["models"],
+              "fusions": earlier.get("fusions", []) + fresh.get("fusions", [])}
+    merged["command"] = earlier.get("command", "") + "\n" + fresh["command"]
+    merged.update({k: fresh[k] for k in ("created_utc", "machine", "data_root", "det_png")})
+    merged["wall_time_s"] = earlier.get("wall_time_s", 0.0) + fresh["wall_time_s"]
+    return merged
 
 
 def main(argv=None) -> int:
@@ -85,6 +130,16 @@ def main(argv=None) -> int:
         for name, folder in recipes.items():
             if not (folder / "fold0.tflite").is_file():
                 raise ConfigError(f"{folder}: no fold0.tflite (train the recipe with --folds {args.folds} --out {folder})")
+        earlier = None
+        if args.add_to is not None:  # the settings at once; the fold plan once it is drawn (add_to)
+            earlier = read_results(args.add_to)
+            asked = {"keyword": args.keyword, "folds": args.folds, "fold_seed": args.fold_seed, "eval_seed": args.seed,
+                     "eval_hours_per_fold": args.hours, "placements": args.placements,
+                     "snrs_db": list(args.snr_db or DEFAULT_SNRS_DB), "held_out_sources": list(args.hold_out_source)}
+            differ = [k for k, v in asked.items() if json.loads(json.dumps(v)) != earlier.get(k)]
+            if differ:
+                raise ConfigError(f"{args.add_to}: made with another evaluation ({', '.join(differ)} differ); "
+                                  "score every recipe in one run instead")
         fusions = parse_fusions(args.fuse, list(recipes))
         if args.fuse_refractory_ms is not None and not 0 < args.fuse_refractory_ms <= 60000:
             raise ConfigError(f"--fuse-refractory-ms must be between 0 and 60000, got {args.fuse_refractory_ms:g}")
@@ -105,6 +160,8 @@ def main(argv=None) -> int:
             det_png=str(det_path),
             wall_time_s=time.perf_counter() - started,
         )
+        if earlier is not None:
+            results = add_to(earlier, results, args.add_to)
         plot_det(results, det_path)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
