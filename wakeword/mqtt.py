@@ -117,7 +117,7 @@ def read_password(path: Path) -> str:
     key = "actions.mqtt.password_file"
     try:
         text = read_text_file(path, "password file", ConfigError, limit_bytes=MAX_PASSWORD_FILE_BYTES,
-                              missing="cannot read it (no such file)")
+                              missing="cannot read it (No such file or directory)")
     except ConfigError as exc:
         detail = str(exc).replace("not a text file (not UTF-8)", "not a UTF-8 text file")
         raise ConfigError(f"{key} {detail}") from None
