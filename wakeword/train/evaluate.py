@@ -98,14 +98,20 @@ def read_results(path: Path) -> dict:
     return results
 
 
-def add_to(earlier: dict, new: dict, where: Path) -> dict:
-    """The earlier results with the new recipes and pairs added; ConfigError if the two were not
-    made with the same evaluation or a name is in both."""
-    fresh = json.loads(json.dumps(new))  # compare as both are stored
-    differ = [k for k in SAME_EVALUATION if earlier.get(k) != fresh.get(k)]
+def check_same_evaluation(earlier: dict, values: dict, where: Path) -> None:
+    """ConfigError unless every key of `values` is stored in `earlier` with that value."""
+    values = json.loads(json.dumps(values))  # compare as both are stored
+    differ = [k for k, v in values.items() if earlier.get(k) != v]
     if differ:
         raise ConfigError(f"{where}: made with another evaluation ({', '.join(differ)} differ); "
                           "score every recipe in one run instead")
+
+
+def add_to(earlier: dict, new: dict, where: Path) -> dict:
+    """The earlier results with the new recipes and pairs added; ConfigError if the two were not
+    made with the same evaluation or a name is in both."""
+    check_same_evaluation(earlier, {k: new.get(k) for k in SAME_EVALUATION}, where)
+    fresh = json.loads(json.dumps(new))
     names = {m["name"] for m in earlier["models"]} | {f["name"] for f in earlier.get("fusions", [])}
     clash = sorted(names & ({m["name"] for m in fresh["models"]} | {f["name"] for f in fresh.get("fusions", [])}))
     if clash:
@@ -136,10 +142,7 @@ def main(argv=None) -> int:
             asked = {"keyword": args.keyword, "folds": args.folds, "fold_seed": args.fold_seed, "eval_seed": args.seed,
                      "eval_hours_per_fold": args.hours, "placements": args.placements,
                      "snrs_db": list(args.snr_db or DEFAULT_SNRS_DB), "held_out_sources": list(args.hold_out_source)}
-            differ = [k for k, v in asked.items() if json.loads(json.dumps(v)) != earlier.get(k)]
-            if differ:
-                raise ConfigError(f"{args.add_to}: made with another evaluation ({', '.join(differ)} differ); "
-                                  "score every recipe in one run instead")
+            check_same_evaluation(earlier, asked, args.add_to)
         fusions = parse_fusions(args.fuse, list(recipes))
         if args.fuse_refractory_ms is not None and not 0 < args.fuse_refractory_ms <= 60000:
             raise ConfigError(f"--fuse-refractory-ms must be between 0 and 60000, got {args.fuse_refractory_ms:g}")
