@@ -119,8 +119,7 @@ def read_password(path: Path) -> str:
         text = read_text_file(path, "password file", ConfigError, limit_bytes=MAX_PASSWORD_FILE_BYTES,
                               missing="cannot read it (No such file or directory)")
     except ConfigError as exc:
-        detail = str(exc).replace("not a text file (not UTF-8)", "not a UTF-8 text file")
-        raise ConfigError(f"{key} {detail}") from None
+        raise ConfigError(f"{key} {exc}") from None
     password = text.split("\n", 1)[0].rstrip("\r")
     if not password:
         raise ConfigError(f"{key} {path}: the first line is empty")

@@ -45,7 +45,7 @@ def test_the_password_is_the_first_line_and_a_bad_file_is_named_without_its_cont
     with pytest.raises(ConfigError, match=r"actions.mqtt.password_file .*pw: the first line is empty"):
         read_password(f)
     f.write_bytes(b"\xff\xfe hunter2")
-    with pytest.raises(ConfigError, match="not a UTF-8 text file") as err:
+    with pytest.raises(ConfigError, match=r"actions.mqtt.password_file .*pw: not a text file \(not UTF-8\)") as err:
         read_password(f)
     assert "hunter2" not in str(err.value)
     with pytest.raises(ConfigError, match="cannot read it"):

@@ -30,6 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import ConfigError, WakewordError
+from ..textfile import read_text_file
 from . import data as datamod
 from .common import DEFAULT_DATA, DEFAULT_FOLDS, FoldPlan
 from .crossval import DEFAULT_CACHE_DIR, DEFAULT_EVAL_HOURS, cross_validate
@@ -86,8 +87,6 @@ SAME_EVALUATION = ("keyword", "folds", "fold_seed", "eval_seed", "eval_hours_per
 
 
 def read_results(path: Path) -> dict:
-    from ..textfile import read_text_file
-
     text = read_text_file(path, "results file", ConfigError, limit_bytes=200_000_000)
     try:
         results = json.loads(text)
