@@ -5,6 +5,10 @@
     wakeword-train custom --phrase TEXT --positives DIR --out PATH.tflite   your own wake word (custom.py)
     wakeword-train report --model PATH --positives DIR [--negatives DIR]    a model on your recordings
     wakeword-train ship MODEL.tflite DEST.tflite      copy a trained model and its sidecar under a new name
+    wakeword-train evaluate --folds K --model NAME=RUN_DIR ...   cross-validated figures (evaluate.py)
+
+Each command first checks that the extras it needs are installed (require), so that on a
+runtime-only install it is one line and exit status 2, not an ImportError traceback.
 """
 
 from __future__ import annotations
@@ -12,7 +16,16 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..errors import DependencyError
+from . import require
+
 FRONTENDS = ("mfcc", "speech_embedding")
+
+#: What each command imports beyond the runtime.
+TRAINING = ("tensorflow", "soundfile")
+NEEDS = {"custom": (*TRAINING, "openwakeword"), "report": ("soundfile",), "evaluate": ("soundfile", "matplotlib"),
+         "mfcc": TRAINING, "speech_embedding": (*TRAINING, "openwakeword")}
+SUBCOMMANDS = ("custom", "report", "evaluate")
 
 
 def _ship(argv) -> int:
@@ -36,6 +49,19 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "ship":
         return _ship(argv[1:])
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--frontend", choices=FRONTENDS, default="mfcc")
+    known, rest = pre.parse_known_args(argv)
+    sub = argv[0] if argv and argv[0] in SUBCOMMANDS else None
+    try:
+        require(f"wakeword-train {sub}" if sub else "wakeword-train", *NEEDS[sub or known.frontend])
+    except DependencyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if argv and argv[0] == "evaluate":
+        from .evaluate import main as evaluate_main
+
+        return evaluate_main(argv[1:], prog="wakeword-train evaluate")
     if argv and argv[0] == "custom":
         from .custom import main as custom_main
 
@@ -44,9 +70,6 @@ def main(argv=None) -> int:
         from .takes_report import main as report_main
 
         return report_main(argv[1:])
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--frontend", choices=FRONTENDS, default="mfcc")
-    known, rest = pre.parse_known_args(argv)
     if known.frontend == "speech_embedding":
         from .embedding_trainer import main as embedding_main
 

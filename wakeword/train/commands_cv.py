@@ -27,7 +27,12 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
+if __name__ == "__main__":  # run as a script: name a missing extra before the imports below fail on it
+    from . import require_or_exit
+
+    require_or_exit("python -m wakeword.train.commands_cv", "soundfile", "matplotlib")
+
+import numpy as np  # noqa: E402 - after the check above
 
 from ..errors import ConfigError, WakewordError
 from ..settings import TriggerSettings

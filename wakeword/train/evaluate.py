@@ -29,7 +29,13 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..errors import ConfigError, WakewordError
+PROG = "python -m wakeword.train.evaluate"
+if __name__ == "__main__":  # run as a script: name a missing extra before the imports below fail on it
+    from . import require_or_exit
+
+    require_or_exit(PROG, "soundfile", "matplotlib")
+
+from ..errors import ConfigError, WakewordError  # noqa: E402 - after the check above
 from ..textfile import read_text_file
 from . import data as datamod
 from .common import DEFAULT_DATA, DEFAULT_FOLDS, FoldPlan
@@ -49,8 +55,8 @@ def parse_model_arg(text: str) -> tuple[str, Path]:
     return Path(text).name, Path(text)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m wakeword.train.evaluate",
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog,
                                 description="Cross-validate recipes through the daemon's streaming path (FRR, FA/h, DET).")
     p.add_argument("--model", action="append", required=True, metavar="[NAME=]RUN_DIR",
                    help="a run folder of fold models (wakeword-train --folds K --out RUN_DIR); repeat for several")
@@ -123,9 +129,9 @@ def add_to(earlier: dict, new: dict, where: Path) -> dict:
     return merged
 
 
-def main(argv=None) -> int:
+def main(argv=None, prog: str = PROG) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     started = time.perf_counter()
     try:
@@ -158,7 +164,7 @@ def main(argv=None) -> int:
             machine={"platform": platform.platform(), "python": platform.python_version(),
                      "processor": platform.processor() or platform.machine()},
             data_root=str(args.data),
-            command="python -m wakeword.train.evaluate " + " ".join(shlex.quote(a) for a in argv),
+            command=prog + " " + " ".join(shlex.quote(a) for a in argv),
             det_png=str(det_path),
             wall_time_s=time.perf_counter() - started,
         )
