@@ -104,6 +104,46 @@ def test_a_fold_model_from_another_split_is_refused_by_scoring_and_by_a_rerun(tm
     assert not _same_recipe(sidecar, command, scoring, fold)
     sidecar.write_text(json.dumps({"training": {"command": command, "data": {"plan": scoring.record(fold)}}}))
     assert _same_recipe(sidecar, command, scoring, fold)
+    # ... and, given the training code's fingerprint, only if that code trained it
+    sidecar.write_text(json.dumps({"training": {"command": command, "code": "0123456789abcdef",
+                                                "data": {"plan": scoring.record(fold)}}}))
+    assert _same_recipe(sidecar, command, scoring, fold, "0123456789abcdef")
+    assert not _same_recipe(sidecar, command, scoring, fold, "fedcba9876543210")
+    sidecar.write_text(json.dumps({"training": {"command": command, "data": {"plan": scoring.record(fold)}}}))
+    assert not _same_recipe(sidecar, command, scoring, fold, "0123456789abcdef")  # an older run: code unknown
+
+
+def test_the_training_code_fingerprint_follows_the_code_that_shapes_models_only(tmp_path, monkeypatch):
+    """Copy the package, edit one file at a time, and fingerprint the copy: a trainer or front-end
+    edit changes it, an edit of a reporting module (the card) or of the daemon does not."""
+    import importlib.util
+    import shutil
+
+    import wakeword
+
+    root = tmp_path / "copy"
+    shutil.copytree(Path(wakeword.__file__).parent, root / "wakeword", ignore=shutil.ignore_patterns("__pycache__"))
+
+    def fingerprint():
+        spec = importlib.util.spec_from_file_location("runner_copy", root / "wakeword/train/runner.py",
+                                                      submodule_search_locations=None)
+        module = importlib.util.module_from_spec(spec)
+        module.__package__ = "wakeword.train"  # its relative imports resolve to the installed package
+        spec.loader.exec_module(module)
+        return module.training_code()
+
+    from wakeword.train.runner import training_code
+
+    first = fingerprint()
+    assert first == training_code() and len(first) == 16
+    for name, changes in [("train/card.py", False), ("daemon.py", False), ("train/augment.py", True),
+                          ("frontends/mfcc.py", True), ("train/negbank.npz", True)]:
+        path = root / "wakeword" / name
+        original = path.read_bytes()
+        path.write_bytes(original + b"\n# edited\n")
+        assert (fingerprint() != first) == changes, name
+        path.write_bytes(original)
+    assert fingerprint() == first
 
 
 def test_a_source_with_every_speaker_in_one_fold_is_found():

@@ -195,6 +195,8 @@ def run(trainer: Trainer, args, settings, command_line: str, sizes: dict) -> int
     feature_s = time.monotonic() - feature_started
     print(f"banks: {[len(b[1]) for b in banks]} windows in {feature_s:.0f} s", flush=True)
 
+    code = training_code()
+
     def train(fold, prefix, thresholds, trigger, extra=None):
         use = plan.training_folds(fold)
         X = np.concatenate([banks[j][0] for j in use])
@@ -203,6 +205,7 @@ def run(trainer: Trainer, args, settings, command_line: str, sizes: dict) -> int
         pools = MiningPools(trainer, plan, use, sizes["mining_hours"], seed, cache)
         record = {
             "command": command_line,
+            "code": code,
             "data": {"root": str(args.data), "plan": plan.record(fold), "windows": {"bank": bank_plan, "trained": int(len(y))},
                      "tts": {"enabled": bool(getattr(args, "tts", False)), "clips": sum(len(t) for t in tts)},
                      "false_accepts": sum(len(f) for f in false),
@@ -223,7 +226,7 @@ def run(trainer: Trainer, args, settings, command_line: str, sizes: dict) -> int
         return 0
     run_dir = Path(args.out)
     for fold in range(args.folds):
-        if _same_recipe(run_dir / f"fold{fold}.json", command_line, plan, fold):
+        if _same_recipe(run_dir / f"fold{fold}.json", command_line, plan, fold, code):
             print(f"== fold {fold + 1}/{args.folds}: {run_dir}/fold{fold}.tflite was trained by this recipe; kept", flush=True)
             continue
         print(f"== fold {fold + 1}/{args.folds}", flush=True)
@@ -279,6 +282,25 @@ def _commands_cv(trainer, args, eval_plan, run_dir: Path, sizes, command_line, t
     return 0
 
 
+#: The files whose code decides what a fold model is: the training package but for the modules
+#: that only report on models, the front ends and resampling (the features) and the sidecar format.
+#: A fold model trained by other code than this is trained again, never kept (_same_recipe).
+REPORTING_MODULES = ("__main__.py", "card.py", "commands_cv.py", "evaluate.py", "report.py", "takes_report.py")
+SHAPING_RUNTIME = ("frontends/__init__.py", "frontends/embedding.py", "frontends/mfcc.py", "resample.py", "sidecar.py")
+
+
+def training_code() -> str:
+    """A fingerprint (16 hex digits) of the code that decides what a trained model is."""
+    package = Path(__file__).resolve().parents[1]
+    here = Path(__file__).resolve().parent
+    files = [p for p in sorted(here.iterdir()) if p.suffix in (".py", ".npz") and p.name not in REPORTING_MODULES]
+    files += [package / name for name in SHAPING_RUNTIME]
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 #: Flags that change what a run does with the fold models, not what they are.
 RUN_ONLY_FLAGS = ("--final", "--no-final", "-v", "--verbose")
 
@@ -290,10 +312,11 @@ def recipe_of(command: str) -> list[str]:
     return [w for w in shlex.split(command) if w not in RUN_ONLY_FLAGS]
 
 
-def _same_recipe(sidecar: Path, command: str, plan=None, fold: int | None = None) -> bool:
+def _same_recipe(sidecar: Path, command: str, plan=None, fold: int | None = None, code: str | None = None) -> bool:
     """Was the fold model beside this sidecar trained by the same recipe, on this plan's split of
-    the speakers? Then a rerun (say, with --final after --no-final) keeps it instead of training
-    it again."""
+    the speakers, and (given `code`, training_code()) by the same training code? Then a rerun (say,
+    with --final after --no-final) keeps it instead of training it again. A sidecar that does not
+    record its code (an older run) does not match a given code."""
     if not sidecar.is_file() or not sidecar.with_suffix(".tflite").is_file():
         return False
     try:
@@ -301,6 +324,9 @@ def _same_recipe(sidecar: Path, command: str, plan=None, fold: int | None = None
         trained = training["command"]
         recorded = training["data"]["plan"] if plan is not None else {}
     except (OSError, ValueError, KeyError, TypeError):
+        return False
+    if code is not None and training.get("code") != code:
+        log.info("%s: trained by other training code (%s, now %s); training it again", sidecar, training.get("code"), code)
         return False
     if plan is not None:
         from .crossval import plan_mismatch
