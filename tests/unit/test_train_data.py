@@ -113,37 +113,31 @@ def test_a_fold_model_from_another_split_is_refused_by_scoring_and_by_a_rerun(tm
     assert not _same_recipe(sidecar, command, scoring, fold, "0123456789abcdef")  # an older run: code unknown
 
 
-def test_the_training_code_fingerprint_follows_the_code_that_shapes_models_only(tmp_path, monkeypatch):
-    """Copy the package, edit one file at a time, and fingerprint the copy: a trainer or front-end
-    edit changes it, an edit of a reporting module (the card) or of the daemon does not."""
-    import importlib.util
+def test_the_code_fingerprints_follow_the_code_that_shapes_models_and_windows_only(tmp_path):
+    """Copy the package, edit one file at a time, and fingerprint the copy. The model fingerprint
+    (fold models kept on a rerun) changes with a trainer, the detector that cuts mining windows
+    or a front end, not with the card, the daemon or the custom-word trainer; the window one (the
+    bank cache) changes with the augmentation, not with the fitting."""
     import shutil
 
     import wakeword
-
-    root = tmp_path / "copy"
-    shutil.copytree(Path(wakeword.__file__).parent, root / "wakeword", ignore=shutil.ignore_patterns("__pycache__"))
-
-    def fingerprint():
-        spec = importlib.util.spec_from_file_location("runner_copy", root / "wakeword/train/runner.py",
-                                                      submodule_search_locations=None)
-        module = importlib.util.module_from_spec(spec)
-        module.__package__ = "wakeword.train"  # its relative imports resolve to the installed package
-        spec.loader.exec_module(module)
-        return module.training_code()
-
+    from wakeword.train.featureset import WINDOW_CODE, code_fingerprint
     from wakeword.train.runner import training_code
 
-    first = fingerprint()
-    assert first == training_code() and len(first) == 16
-    for name, changes in [("train/card.py", False), ("daemon.py", False), ("train/augment.py", True),
-                          ("frontends/mfcc.py", True), ("train/negbank.npz", True)]:
-        path = root / "wakeword" / name
+    root = tmp_path / "wakeword"
+    shutil.copytree(Path(wakeword.__file__).parent, root, ignore=shutil.ignore_patterns("__pycache__"))
+    model, window = training_code(root), code_fingerprint(WINDOW_CODE, root)
+    assert model == training_code() and window == code_fingerprint(WINDOW_CODE) and len(model) == 16
+    cases = [("train/card.py", False, False), ("daemon.py", False, False), ("train/custom.py", False, False),
+             ("train/negbank.npz", False, False), ("train/fitting.py", True, False), ("detector.py", True, False),
+             ("train/augment.py", True, True), ("frontends/mfcc.py", True, True)]
+    for name, model_changes, window_changes in cases:
+        path = root / name
         original = path.read_bytes()
         path.write_bytes(original + b"\n# edited\n")
-        assert (fingerprint() != first) == changes, name
+        assert (training_code(root) != model, code_fingerprint(WINDOW_CODE, root) != window) == (model_changes, window_changes), name
         path.write_bytes(original)
-    assert fingerprint() == first
+    assert training_code(root) == model
 
 
 def test_a_source_with_every_speaker_in_one_fold_is_found():

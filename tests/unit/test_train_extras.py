@@ -40,6 +40,8 @@ def run_hiding(hidden: str, module: str, *args: str) -> subprocess.CompletedProc
     ("tensorflow,openwakeword", ["custom", "--phrase", "hey pi", "--positives", "x", "--out", "y.tflite"],
      "tensorflow, openwakeword", "wakeword[train,embedding]"),
     ("soundfile", ["report", "--model", "models/stop.tflite", "--positives", "x"], "soundfile", "wakeword[train]"),
+    ("matplotlib", ["report", "--model", "models/stop.tflite", "--positives", "x", "--det", "d.png"], "matplotlib",
+     "wakeword[train]"),
     ("matplotlib", ["evaluate", "--folds", "5", "--model", "runs/never"], "matplotlib", "wakeword[train]"),
 ])
 def test_wakeword_train_without_its_extra_is_one_line_naming_it(hidden, args, named, extra):
@@ -51,9 +53,10 @@ def test_wakeword_train_without_its_extra_is_one_line_naming_it(hidden, args, na
     assert not (ROOT / "runs/never").exists()
 
 
-@pytest.mark.parametrize("module", ["wakeword.train.evaluate", "wakeword.train.commands_cv"])
-def test_the_evaluations_run_as_modules_without_soundfile_are_one_line_naming_it(module):
-    done = run_hiding("soundfile", module, "--folds", "5", "--model", "runs/never")
+@pytest.mark.parametrize("module, args", [("wakeword.train.evaluate", ["--folds", "5", "--model", "runs/never"]),
+                                          ("wakeword.train.commands_cv", ["--run", "runs/never"])])
+def test_the_evaluations_run_as_modules_without_soundfile_are_one_line_naming_it(module, args):
+    done = run_hiding("soundfile", module, *args)
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip() == (f"error: python -m {module} needs soundfile, which this install "
                                    "lacks: pip install 'wakeword[train]'"), done.stderr
@@ -66,3 +69,32 @@ def test_the_finder_really_hides_a_module_and_nothing_else():
     assert "No module named 'soundfile'" in hidden.stderr
     shown = run_hiding("nothing", "wakeword.train", "evaluate", "--folds", "1", "--model", "runs/never")
     assert shown.returncode == 2 and "--folds must be at least 2" in shown.stderr, shown.stderr
+
+
+def test_with_every_extra_installed_no_command_is_refused():
+    """No false refusals: this environment has every extra, so each command's check passes and
+    its help (made by its module, after the check) is shown."""
+    from wakeword.train import require
+    from wakeword.train.__main__ import NEEDS
+
+    for command, modules in NEEDS.items():
+        require(command, *modules, "matplotlib")
+    for args, shown in [(["custom", "--help"], "--phrase"), (["--frontend", "speech_embedding", "--help"], "--head"),
+                        (["--help"], "--arch"), (["report", "--help"], "--positives")]:
+        done = run_hiding("nothing", "wakeword.train", *args)
+        assert done.returncode == 0 and shown in done.stdout, (args, done.stderr)
+
+
+def test_a_module_that_is_not_installed_is_named(monkeypatch):
+    """The plain case, without the refusing finder: find_spec finds nothing."""
+    import importlib.util
+
+    from wakeword.errors import DependencyError
+    from wakeword.train import require
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "openwakeword" else real(name, *a))
+    monkeypatch.delitem(sys.modules, "openwakeword", raising=False)
+    with pytest.raises(DependencyError, match=r"^x needs openwakeword, which this install lacks: pip install 'wakeword\[embedding\]'$"):
+        require("x", "soundfile", "openwakeword")
+    require("x", "soundfile")

@@ -42,7 +42,9 @@ def require_or_exit(prog: str, *modules: str) -> None:
 
 
 def _importable(module: str) -> bool:
+    if module in sys.modules:  # imported already (None there means it was blocked)
+        return sys.modules[module] is not None
     try:
         return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):  # a broken parent package, or sys.modules[module] is None
+    except (ImportError, ValueError):  # a finder that refuses it, or a broken package
         return False

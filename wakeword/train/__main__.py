@@ -53,8 +53,9 @@ def main(argv=None) -> int:
     pre.add_argument("--frontend", choices=FRONTENDS, default="mfcc")
     known, rest = pre.parse_known_args(argv)
     sub = argv[0] if argv and argv[0] in SUBCOMMANDS else None
-    try:
-        require(f"wakeword-train {sub}" if sub else "wakeword-train", *NEEDS[sub or known.frontend])
+    needs = NEEDS[sub or known.frontend] + (("matplotlib",) if sub == "report" and "--det" in argv else ())
+    try:  # also for --help: a command's help is made by its module, which imports them
+        require(f"wakeword-train {sub}" if sub else "wakeword-train", *needs)
     except DependencyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

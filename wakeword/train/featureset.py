@@ -25,8 +25,13 @@ from .examples import AudioStore, AugmentSettings, WindowFactory, aug_window_sam
 log = logging.getLogger(__name__)
 
 CHUNK_EXAMPLES = 256
-#: Bump when the window-making code changes meaning, so stale caches are not reused.
+#: Bump when the window-making code changes meaning, so stale caches are not reused. The bank's
+#: cache key also holds code_fingerprint(WINDOW_CODE), so an edit of those files makes new banks.
 CACHE_VERSION = 6
+#: The files (below wakeword/) whose code makes a bank's windows and their features.
+WINDOW_CODE = ("train/data.py", "train/augment.py", "train/channel.py", "train/rooms.py", "train/perturb.py",
+               "train/tts.py", "train/examples.py", "train/featureset.py", "frontends/__init__.py",
+               "frontends/mfcc.py", "frontends/embedding.py", "resample.py")
 #: The plan label of "any negative window" (examples.WindowFactory.negative) in binary models.
 NEGATIVE = "_negative_"
 
@@ -118,6 +123,16 @@ def cache_key(*parts) -> str:
     """A short stable hash of JSON-able parts (parameters, clip lists, seeds)."""
     blob = json.dumps([CACHE_VERSION, *parts], sort_keys=True, default=str).encode("utf-8")
     return hashlib.sha1(blob).hexdigest()[:16]
+
+
+def code_fingerprint(files, package: Path | None = None) -> str:
+    """16 hex digits of the named files' contents (paths relative to the wakeword package, or to
+    `package`, a folder laid out as it is)."""
+    package = Path(__file__).resolve().parents[1] if package is None else Path(package)
+    digest = hashlib.sha256()
+    for name in files:
+        digest.update(name.encode() + b"\0" + (package / name).read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def cached(path: Path, build):

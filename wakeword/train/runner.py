@@ -33,7 +33,7 @@ from . import data as datamod
 from .common import FoldPlan, keywords_of
 from .evalsets import NEGATIVE_KINDS, AudioCache, NegativeStream
 from .examples import AudioStore, make_rooms
-from .featureset import bank_seed, build_bank, cache_key, cached
+from .featureset import WINDOW_CODE, bank_seed, build_bank, cache_key, cached, code_fingerprint
 from .fitting import MiningPool, capture_windows
 
 log = logging.getLogger(__name__)
@@ -170,6 +170,7 @@ def run(trainer: Trainer, args, settings, command_line: str, sizes: dict) -> int
     bank_plan = {name: vplan for name, vplan, _ in variants}
     banks = []
     feature_started = time.monotonic()
+    window_code = code_fingerprint(WINDOW_CODE)  # a bank made by other window code is made again
     for j in range(n):
         speech = plan.speech([j]) + tts[j] + false[j]
         if args.perturb:
@@ -181,7 +182,7 @@ def run(trainer: Trainer, args, settings, command_line: str, sizes: dict) -> int
         for v, (variant, vplan, vsettings) in enumerate(variants):
             seed_j = bank_seed(args.seed + v, j)
             key = cache_key(trainer.name, trainer.params.to_dict(), vplan, seed_j, asdict(vsettings),
-                            [str(c.path) for c in speech], [str(c.path) for c in noises])
+                            [str(c.path) for c in speech], [str(c.path) for c in noises], window_code)
             path = Path(args.runs) / "cache" / "banks" / f"{trainer.name}-{variant}-{key}.npz"
 
             def build(speech=speech, noises=noises, vplan=vplan, vsettings=vsettings, seed_j=seed_j, label=f"bank {j + 1}/{n} {variant}"):
@@ -282,23 +283,18 @@ def _commands_cv(trainer, args, eval_plan, run_dir: Path, sizes, command_line, t
     return 0
 
 
-#: The files whose code decides what a fold model is: the training package but for the modules
-#: that only report on models, the front ends and resampling (the features) and the sidecar format.
-#: A fold model trained by other code than this is trained again, never kept (_same_recipe).
-REPORTING_MODULES = ("__main__.py", "card.py", "commands_cv.py", "evaluate.py", "report.py", "takes_report.py")
-SHAPING_RUNTIME = ("frontends/__init__.py", "frontends/embedding.py", "frontends/mfcc.py", "resample.py", "sidecar.py")
+#: The files whose code decides what a fold model is: those that make its windows (WINDOW_CODE),
+#: the trainers, fitting and mining (which cut their windows through the daemon's detector), the
+#: export and the sidecar format. A fold model trained by other code than this is trained again,
+#: never kept (_same_recipe). Reporting, scoring-only and custom-word modules are not in it.
+MODEL_CODE = WINDOW_CODE + ("train/runner.py", "train/common.py", "train/evalsets.py", "train/scoring.py",
+                            "train/models.py", "train/fitting.py", "train/export.py", "train/mfcc_trainer.py",
+                            "train/embedding_trainer.py", "detector.py", "settings.py", "sidecar.py")
 
 
-def training_code() -> str:
+def training_code(package: Path | None = None) -> str:
     """A fingerprint (16 hex digits) of the code that decides what a trained model is."""
-    package = Path(__file__).resolve().parents[1]
-    here = Path(__file__).resolve().parent
-    files = [p for p in sorted(here.iterdir()) if p.suffix in (".py", ".npz") and p.name not in REPORTING_MODULES]
-    files += [package / name for name in SHAPING_RUNTIME]
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
+    return code_fingerprint(MODEL_CODE, package)
 
 
 #: Flags that change what a run does with the fold models, not what they are.
