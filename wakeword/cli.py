@@ -68,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", type=Path, metavar="FILE", help="config.yaml to use (default: built-in defaults)")
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--dry-run", nargs="+", type=Path, metavar="FILE", help="run WAV file(s) through the detector and print detections")
+    mode.add_argument("--dry-run", nargs="+", type=Path, metavar="FILE",
+                      help="run WAV file(s) through the detector and print detections; - reads a WAV stream from "
+                           "standard input (arecord -f S16_LE -r 16000 -t wav | wakeword --dry-run -)")
     mode.add_argument("--list-devices", action="store_true", help="list audio input devices and exit")
     mode.add_argument("--check-config", action="store_true",
                       help="check that the daemon would start: the config, the model, the hook's program, "
@@ -163,10 +165,12 @@ def _out_line(text: str) -> None:
 def dry_run(args) -> int:
     """Run each file through the same pipeline as the daemon; print detections."""
     from .detector import Pipeline, band_warning, detect_in_file, keywords_of, pad_span_s
-    from .wavfile import WavFileSource
+    from .wavfile import STDIN_NAME, WavFileSource, WavStreamSource
 
     config, setups = _load(args)
-    sources = [WavFileSource(path) for path in args.dry_run]  # every header is checked before any work
+    # every header is checked before any work (standard input's as soon as it arrives)
+    sources = [WavStreamSource(sys.stdin.buffer) if str(path) == STDIN_NAME else WavFileSource(path)
+               for path in args.dry_run]
     width = max(FILE_COLUMN_MIN_CHARS, *(len(str(path)) for path in args.dry_run))
     runner = None
     if args.with_actions:
@@ -188,14 +192,17 @@ def dry_run(args) -> int:
                 log.warning("%s: %s", path, warning)
             if args.debug:
                 pipeline.on_scores = _debug_scores(str(path), pad_span_s(pipeline))
-            found = detect_in_file(pipeline, source.blocks(), runner.submit if runner is not None else None)
-            total += len(found)
-            for det in found:
+            def report(det, path=path):  # as each is found: a stream from a recorder may go on for hours
                 if args.json:
                     _out_line(json.dumps({"file": str(path), **det.to_dict()}))
                 else:
                     _out_line(f"{str(path):<{width}} {det.time_s:>8.2f}  {det.keyword:<10} {det.score:>6.3f}"
                               + (f"  ({det.model})" if det.model else ""))
+                if runner is not None:
+                    runner.submit(det)
+
+            found = detect_in_file(pipeline, source.blocks(), report)
+            total += len(found)
             if not args.json:
                 _out_line(f"{str(path):<{width}} {len(found)} detection(s) in {source.duration_s:.1f} s of audio "
                           f"({source.sample_rate_hz} Hz, {source.channels} ch, {source.encoding})")
@@ -422,6 +429,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if (args.json or args.with_actions) and not args.dry_run:
         parser.error("--json and --with-actions go with --dry-run")
+    if args.dry_run and sum(str(p) == "-" for p in args.dry_run) > 1:
+        parser.error("--dry-run reads standard input (-) once; give a file named - as ./-")
     if args.no_probe and not args.check_config:
         parser.error("--no-probe goes with --check-config")
     _setup_logging(args.debug, daemon=not (args.dry_run or args.list_devices or args.check_config))

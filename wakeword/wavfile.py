@@ -88,13 +88,16 @@ class WavFileSource:
             raise ValueError(f"block_s must be positive, got {block_s}")
         self.block_s = float(block_s)
         self._parse_header()
-        self.duration_s = self.n_frames / self.sample_rate_hz
         self.block_frames = max(1, min(int(round(self.block_s * self.sample_rate_hz)),
                                        MAX_BLOCK_BYTES // self._frame_bytes))
 
+    @property
+    def duration_s(self) -> float:
+        return self.n_frames / self.sample_rate_hz
+
     def __repr__(self) -> str:
         return (
-            f"WavFileSource({str(self.path)!r}, {self.encoding}, {self.sample_rate_hz} Hz, "
+            f"{type(self).__name__}({str(self.path)!r}, {self.encoding}, {self.sample_rate_hz} Hz, "
             f"{self.channels} ch, {self.duration_s:.3f} s)"
         )
 
@@ -262,6 +265,100 @@ class WavFileSource:
         return np.clip(samples, -1.0, 1.0, out=samples)
 
 
+#: A WAV stream's chunks before the audio (LIST, fact...) are skipped up to this many bytes: a
+#: header that claims more is not one a recorder writes.
+STREAM_SKIP_MAX_BYTES = 1024 * 1024
+#: The largest 'fmt ' chunk a stream may have (40 bytes for WAVE_FORMAT_EXTENSIBLE).
+STREAM_FMT_MAX_BYTES = 4096
+#: The name a stream's messages and the dry-run table use.
+STDIN_NAME = "-"
+
+
+class WavStreamSource(WavFileSource):
+    """Reads a WAV stream from a pipe (`arecord ... | wakeword --dry-run -`), once, in blocks.
+
+    The same formats and checks as WavFileSource, read front to back: the 'fmt ' chunk must come
+    before the data, which a recorder writing to a pipe always does. The data chunk's size is a
+    limit, not a promise (recorders writing to a pipe cannot know it and write a huge or unset
+    one): the audio ends at that size or at the end of the stream, whichever is first. n_frames
+    and duration_s count what has been read so far."""
+
+    def __init__(self, stream, block_s: float = 10.0, name: str = STDIN_NAME):
+        self._stream, self._read = stream, False
+        super().__init__(name, block_s)
+
+    def _fail(self, problem: str) -> AudioFormatError:
+        return AudioFormatError(f"standard input: {problem}" if str(self.path) == STDIN_NAME else f"{self.path}: {problem}")
+
+    def _exact(self, n: int) -> bytes:
+        """Up to n bytes: fewer only at the end of the stream."""
+        parts, got = [], 0
+        while got < n:
+            part = self._stream.read(n - got)
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+        return b"".join(parts)
+
+    def _parse_header(self) -> None:
+        riff = self._exact(RIFF_HEADER_BYTES)
+        if not riff:
+            raise self._fail("empty input (nothing arrived on standard input)")
+        if riff[:4] in (b"RIFX", b"RF64"):
+            raise self._fail(f"{'big-endian RIFX' if riff[:4] == b'RIFX' else 'RF64'} WAV streams are not supported; {CONVERT_HINT}")
+        if len(riff) < RIFF_HEADER_BYTES or riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
+            raise self._fail("not a WAV stream (no RIFF/WAVE header); pipe WAV into it, e.g. `arecord -f S16_LE -r 16000 -t wav`")
+        fmt, skipped = None, 0
+        while True:
+            head = self._exact(CHUNK_HEADER_BYTES)
+            if len(head) < CHUNK_HEADER_BYTES:
+                raise self._fail("the stream ended before its data chunk" if fmt else "the stream ended before its 'fmt ' chunk")
+            chunk_id, size = struct.unpack("<4sI", head)
+            name = chunk_id.decode("latin-1")
+            if chunk_id == b"data":
+                if fmt is None:
+                    raise self._fail("the data chunk comes before the 'fmt ' chunk, which a stream cannot read")
+                break
+            padded = size + (size & 1)
+            if chunk_id == b"fmt " and fmt is None:
+                if size > STREAM_FMT_MAX_BYTES:
+                    raise self._fail(f"corrupt 'fmt ' chunk (it claims {size} bytes)")
+                body = self._exact(padded)
+                if len(body) < padded:
+                    raise self._fail("the stream ended inside its 'fmt ' chunk")
+                fmt = self._parse_fmt(body[:size])
+                continue
+            skipped += padded
+            if skipped > STREAM_SKIP_MAX_BYTES:
+                raise self._fail(f"the {name!r} chunk before the audio claims {size} bytes (a corrupt header?)")
+            if len(self._exact(padded)) < padded:
+                raise self._fail(f"the stream ended inside its {name!r} chunk")
+        self.encoding, self.channels, self.sample_rate_hz, self._bytes_per_sample = fmt
+        self._frame_bytes = self.channels * self._bytes_per_sample
+        self._data_left = None if size in (0, SIZE_UNKNOWN) else size
+        self.n_frames = 0
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        """Yield float32 (n, channels) blocks as they arrive (see WavFileSource.blocks); a stream
+        can be read once."""
+        if self._read:
+            raise self._fail("a stream can be read only once")
+        self._read = True
+        want = self.block_frames * self._frame_bytes
+        while self._data_left is None or self._data_left > 0:
+            n = want if self._data_left is None else min(want, self._data_left)
+            raw = self._exact(n)
+            if self._data_left is not None:
+                self._data_left -= len(raw)
+            whole = len(raw) - len(raw) % self._frame_bytes
+            if whole:
+                self.n_frames += whole // self._frame_bytes
+                yield self._decode(raw[:whole]).reshape(-1, self.channels)
+            if len(raw) < n:  # the end of the stream
+                if whole < len(raw):
+                    log.warning("%s: ignoring %d bytes after the last whole frame", self.path, len(raw) - whole)
+                return
 
 
 def write_wav(path, samples: np.ndarray, sample_rate_hz: int) -> Path:

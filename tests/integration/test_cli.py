@@ -41,12 +41,16 @@ def trigger_delay_s() -> float:
     return spec["hop_s"] * (spec["smoothing_windows"] + spec["patience_windows"] + 1)
 
 
-def wakeword(*args, timeout=120, cwd=ROOT):
+def wakeword(*args, timeout=120, cwd=ROOT, stdin: bytes | None = None):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     if "WAKEWORD_TEST_MODEL" in os.environ and "--model" not in args:
         args = (*args, "--model", SHIPPED_MODEL)
+    if stdin is not None:  # bytes on standard input, text out
+        r = subprocess.run([sys.executable, "-m", "wakeword", *map(str, args)], input=stdin, capture_output=True,
+                           timeout=timeout, cwd=cwd, env=env)
+        return subprocess.CompletedProcess(r.args, r.returncode, r.stdout.decode(), r.stderr.decode())
     return subprocess.run([sys.executable, "-m", "wakeword", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd, env=env)
+                          timeout=timeout, cwd=cwd, env=env, stdin=subprocess.DEVNULL)
 
 
 def detections(path, *extra):
@@ -345,6 +349,31 @@ def test_usage_errors_are_one_line_and_exit_2():
         assert r.returncode == 2, (args, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("wakeword: "), (args, r.stderr)
         assert "see wakeword --help" in r.stderr
+
+
+def test_a_wav_stream_on_standard_input_gives_the_files_detections(mixed_detections):
+    """arecord and sox write to a pipe with the sizes unknown (sox: 0x7ffff000); the stream
+    (-) gives what the file gives, named -, beside a file in the same run."""
+    import struct
+
+    data = MIXED.read_bytes()
+    at = data.index(b"data")
+    streamed = b"RIFF" + struct.pack("<I", 0x7FFFF024) + data[8:at] + b"data" + struct.pack("<I", 0x7FFFF000) + data[at + 8 :]
+    r = wakeword("--dry-run", "-", MIXED, "--json", stdin=streamed)
+    assert r.returncode == 0, r.stderr
+    found = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [d for d in found if d["file"] == "-"] == [{**d, "file": "-"} for d in mixed_detections]
+    assert [d for d in found if d["file"] == str(MIXED)] == mixed_detections and len(mixed_detections) == 2
+    table = wakeword("--dry-run", "-", stdin=streamed)
+    assert table.returncode == 0 and f"2 detection(s) in {len(data[at + 8:]) / 2 / 16000:.1f} s of audio" in table.stdout
+
+
+def test_a_bad_stream_on_standard_input_is_one_line_and_exit_2():
+    assert_one_line_error(wakeword("--dry-run", "-", stdin=b""), "standard input: empty input")
+    assert_one_line_error(wakeword("--dry-run", "-", stdin=MIXED.read_bytes()[:30]), "standard input: the stream ended")
+    assert_one_line_error(wakeword("--dry-run", "-", stdin=b"not audio at all" * 100), "standard input: not a WAV stream")
+    r = wakeword("--dry-run", "-", "-", stdin=MIXED.read_bytes())
+    assert r.returncode == 2 and "reads standard input (-) once" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 def test_no_xnnpack_info_line_on_stderr():

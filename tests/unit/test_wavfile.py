@@ -366,3 +366,93 @@ def test_wav_read_blocks_are_bounded_in_bytes_whatever_the_header_says(tmp_path)
     blocks = list(src.blocks())
     assert len(blocks) == 4 and all(len(b) == src.block_frames for b in blocks[:-1])
     np.testing.assert_array_equal(np.concatenate(blocks), x.astype(np.float32))
+
+
+# --------------------------------------------------------------------------------------------
+# WAV streams (standard input)
+
+
+class Trickle:
+    """A pipe that hands out a few bytes per read (1-13, seeded), as a slow writer would."""
+
+    def __init__(self, data: bytes, seed: int = 0):
+        self.data, self.pos, self.rng = data, 0, np.random.default_rng(seed)
+        self.largest_read = 0
+
+    def read(self, n: int) -> bytes:
+        self.largest_read = max(self.largest_read, n)
+        k = min(n, int(self.rng.integers(1, 14)))
+        part = self.data[self.pos : self.pos + k]
+        self.pos += len(part)
+        return part
+
+
+@pytest.mark.parametrize("data_size", [None, 0, 0xFFFFFFFF, 0x7FFFF000], ids=["set", "zero", "unset", "huge"])
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
+def test_a_wav_stream_reads_as_the_same_file_does_whatever_its_sizes_say(tmp_path, encoding, data_size):
+    from wakeword.wavfile import WavStreamSource
+
+    x = reference_signal(3001, channels=2)
+    exact = write_wav(tmp_path / "exact.wav", x, 16000, encoding, before=chunk(b"LIST", b"odd"))
+    streamed = write_wav(tmp_path / "streamed.wav", x, 16000, encoding, before=chunk(b"LIST", b"odd"),
+                         data_size=data_size, riff_size=0 if data_size == 0 else None)
+    source = WavStreamSource(Trickle(streamed.read_bytes()), block_s=0.01)
+    assert (source.encoding, source.channels, source.sample_rate_hz, source.n_frames) == (encoding, 2, 16000, 0)
+    blocks = list(source.blocks())
+    assert max(len(b) for b in blocks) == 160 and source.n_frames == 3001 and source.duration_s == 3001 / 16000
+    np.testing.assert_array_equal(np.concatenate(blocks), WavFileSource(exact).read_all())
+    with pytest.raises(AudioFormatError, match="only once"):
+        next(source.blocks())
+
+
+def test_a_wav_stream_stops_at_its_data_size_and_ignores_a_partial_last_frame(tmp_path):
+    from wakeword.wavfile import WavStreamSource
+
+    x = reference_signal(100)
+    data = write_wav(tmp_path / "a.wav", x).read_bytes()
+    source = WavStreamSource(Trickle(data + b"trailing bytes of another chunk"))
+    np.testing.assert_array_equal(source.read_all(), WavFileSource(tmp_path / "a.wav").read_all())
+    cut = write_wav(tmp_path / "b.wav", x, data_size=0xFFFFFFFF).read_bytes()[:-1]  # half a frame at the end
+    source = WavStreamSource(Trickle(cut))
+    assert len(source.read_all()) == 99 and source.n_frames == 99
+
+
+def test_a_wav_streams_reads_are_bounded_whatever_its_header_says():
+    from wakeword.wavfile import MAX_BLOCK_BYTES, WavStreamSource
+
+    head = _riff(b"WAVE" + chunk(b"fmt ", fmt_body(3, 32, 384000, 8))) + struct.pack("<4sI", b"data", 0xFFFFFFFF)
+    pipe = Trickle(head + b"\0" * 4096)
+    source = WavStreamSource(pipe, block_s=3600)
+    assert source.block_frames * 32 * 8 <= MAX_BLOCK_BYTES
+    list(source.blocks())
+    assert pipe.largest_read <= MAX_BLOCK_BYTES
+
+
+FMT = chunk(b"fmt ", fmt_body(1, 1, 16000, 2))
+BAD_STREAMS = {
+    "empty": (b"", "empty input"),
+    "not_wav": (b"hello, this is text\n" * 3, "not a WAV stream"),
+    "rifx": (b"RIFX" + b"\0" * 40, "big-endian"),
+    "header_cut": (b"RIFF\x24\x00", "not a WAV stream"),
+    "ends_before_fmt": (_riff(b"WAVE"), "ended before its 'fmt ' chunk"),
+    "fmt_cut": (_riff(b"WAVE" + FMT)[:30], "ended inside its 'fmt ' chunk"),
+    "ends_before_data": (_riff(b"WAVE" + FMT + chunk(b"LIST", b"ab")), "ended before its data chunk"),
+    "data_before_fmt": (_riff(b"WAVE" + chunk(b"data", b"\0" * 10) + FMT), "data chunk comes before the 'fmt ' chunk"),
+    "huge_fmt": (_riff(b"WAVE") + struct.pack("<4sI", b"fmt ", 2**31), "corrupt 'fmt ' chunk (it claims 2147483648 bytes)"),
+    "huge_list": (_riff(b"WAVE" + FMT) + struct.pack("<4sI", b"LIST", 2**32 - 2), "'LIST' chunk before the audio claims"),
+    "rate_2_to_31": (_riff(b"WAVE" + chunk(b"fmt ", struct.pack("<HHIIHH", 1, 1, 2**31, 0, 2, 16))
+                           + chunk(b"data", b"\0" * 10)), f"{2**31} Hz, outside"),
+    "channels_65535": (_riff(b"WAVE" + chunk(b"fmt ", struct.pack("<HHIIHH", 1, 65535, 16000, 0, 65535, 16))
+                             + chunk(b"data", b"")), "65535 channels"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_STREAMS))
+def test_a_bad_wav_stream_is_one_line_naming_standard_input(case):
+    from wakeword.wavfile import WavStreamSource
+
+    data, expected = BAD_STREAMS[case]
+    with pytest.raises(AudioFormatError) as info:
+        WavStreamSource(Trickle(data))
+    message = str(info.value)
+    assert message.startswith("standard input: ") and "\n" not in message and expected in message, message
