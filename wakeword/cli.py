@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .errors import WakewordError
+from .errors import AudioFormatError, WakewordError
 from .settings import decimal_index
 
 log = logging.getLogger(__name__)
@@ -169,6 +169,9 @@ def dry_run(args) -> int:
 
     config, setups = _load(args)
     # every header is checked before any work (standard input's as soon as it arrives)
+    if STDIN_NAME in map(str, args.dry_run) and sys.stdin.isatty():  # reading would wait for typing
+        raise AudioFormatError("standard input: is a terminal, not a WAV stream; pipe one in "
+                               "(arecord -f S16_LE -r 16000 -t wav | wakeword --dry-run -)")
     sources = [WavStreamSource(sys.stdin.buffer) if str(path) == STDIN_NAME else WavFileSource(path)
                for path in args.dry_run]
     width = max(FILE_COLUMN_MIN_CHARS, *(len(str(path)) for path in args.dry_run))

@@ -376,6 +376,19 @@ def test_a_bad_stream_on_standard_input_is_one_line_and_exit_2():
     assert r.returncode == 2 and "reads standard input (-) once" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+def test_a_terminal_on_standard_input_is_refused_rather_than_waited_on():
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        r = subprocess.run([sys.executable, "-m", "wakeword", "--dry-run", "-"], stdin=follower, capture_output=True,
+                           text=True, timeout=60, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert_one_line_error(r, "standard input: is a terminal, not a WAV stream")
+
+
 def test_no_xnnpack_info_line_on_stderr():
     r = wakeword("--dry-run", MIXED)
     assert r.returncode == 0 and "XNNPACK" not in r.stderr, r.stderr
