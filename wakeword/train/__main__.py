@@ -16,8 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import DependencyError
-from . import require
+from . import require_or_exit
 
 FRONTENDS = ("mfcc", "speech_embedding")
 
@@ -54,11 +53,8 @@ def main(argv=None) -> int:
     known, rest = pre.parse_known_args(argv)
     sub = argv[0] if argv and argv[0] in SUBCOMMANDS else None
     needs = NEEDS[sub or known.frontend] + (("matplotlib",) if sub == "report" and "--det" in argv else ())
-    try:  # also for --help: a command's help is made by its module, which imports them
-        require(f"wakeword-train {sub}" if sub else "wakeword-train", *needs)
-    except DependencyError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    # also for --help: a command's help is made by its module, which imports them
+    require_or_exit(f"wakeword-train {sub}" if sub else "wakeword-train", *needs)
     if argv and argv[0] == "evaluate":
         from .evaluate import main as evaluate_main
 
