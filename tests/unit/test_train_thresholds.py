@@ -133,3 +133,52 @@ def test_a_whole_source_is_scored_on_its_own_clips_in_its_fold():
     assert f["fa_per_hour"] == pytest.approx(3600 / 200)
     other = _source_figures({"trials:clean": trials, "negative": neg}, "sc", 0, ["clean"], "stop", 0.5, TRIG)
     assert other["frr"]["clean"] == pytest.approx(2 / 3) and other["fa_count"] == 2
+
+
+ALLOC_THS = [0.5, 0.7, 0.9, 0.95, 0.99]
+EASY_FRR, HARD_FRR = [0.01, 0.02, 0.03, 0.04, 0.05], [0.10, 0.20, 0.40, 0.60, 0.80]
+
+
+def test_one_budget_for_several_keywords_goes_where_it_lowers_the_worst_frr():
+    fa = {"easy": [6, 2, 0, 0, 0], "hard": [6, 4, 2, 1, 0]}
+    frr = {"easy": EASY_FRR, "hard": HARD_FRR}
+    # an even split (2 each) would leave "hard" at 0.9 (FRR 0.40); the shared 4 buys it 0.7 (0.20)
+    even = th.choose_threshold_from_curve(ALLOC_THS, fa["hard"], 1.0, HARD_FRR, max_fa_per_hour=2, margin_logit=0)
+    assert even.threshold == pytest.approx(0.9)
+    c = th.allocate_thresholds(ALLOC_THS, fa, frr, 1.0, max_fa_per_hour=4, margin_logit=0)
+    assert c["hard"].threshold == pytest.approx(0.7) and c["hard"].frr == {"at_threshold": 0.20}
+    assert c["easy"].threshold == pytest.approx(0.9) and c["easy"].fa_count == 0
+    assert all(x.met for x in c.values()) and sum(x.fa_count for x in c.values()) <= 4
+    assert "shared to minimise the worst keyword's FRR" in c["hard"].rule
+
+
+def test_the_budget_left_after_the_worst_word_is_spent_and_never_exceeded():
+    fa = {"easy": [6, 1, 0, 0, 0], "hard": [6, 4, 2, 1, 0]}
+    frr = {"easy": EASY_FRR, "hard": HARD_FRR}
+    c = th.allocate_thresholds(ALLOC_THS, fa, frr, 1.0, max_fa_per_hour=7, margin_logit=0)
+    assert c["hard"].threshold == pytest.approx(0.5)  # 6 of the 7
+    assert c["easy"].threshold == pytest.approx(0.7)  # the last one
+    c = th.allocate_thresholds(ALLOC_THS, fa, frr, 1.0, max_fa_per_hour=6.5, margin_logit=0)
+    assert c["easy"].threshold == pytest.approx(0.9) and sum(x.fa_count for x in c.values()) == 6
+
+
+def test_shared_budget_counts_a_threshold_by_its_worst_higher_neighbour_and_keeps_the_margin():
+    # 0.7 is a lucky gap for "hard": 0.9 fires again, so 0.7 costs 3, not 0
+    fa = {"easy": [6, 2, 0, 0, 0], "hard": [6, 0, 3, 1, 0]}
+    frr = {"easy": EASY_FRR, "hard": HARD_FRR}
+    c = th.allocate_thresholds(ALLOC_THS, fa, frr, 1.0, max_fa_per_hour=2, margin_logit=0)
+    assert c["hard"].threshold == pytest.approx(0.95)
+    c = th.allocate_thresholds(ALLOC_THS, fa, frr, 1.0, max_fa_per_hour=4, margin_logit=5.0,
+                               max_margin_frr_cost=0.02)
+    assert c["easy"].threshold == pytest.approx(0.99)  # 0.03 -> 0.05 is within the 2 points
+    assert c["hard"].threshold == pytest.approx(0.7)  # 0.20 -> 0.40 is not
+
+
+def test_an_unmeetable_shared_budget_says_so_and_keeps_each_words_fewest():
+    fa = {"easy": [6, 2, 0, 0, 0], "hard": [6, 4, 2, 1, 1]}
+    c = th.allocate_thresholds(ALLOC_THS, fa, {"easy": EASY_FRR, "hard": HARD_FRR}, 1.0, max_fa_per_hour=0.5,
+                               margin_logit=0)
+    assert not any(x.met for x in c.values())
+    assert c["hard"].threshold == pytest.approx(0.95) and c["easy"].threshold == pytest.approx(0.9)
+    with pytest.raises(ValueError):
+        th.allocate_thresholds(ALLOC_THS, fa, {"easy": EASY_FRR}, 1.0, max_fa_per_hour=1)

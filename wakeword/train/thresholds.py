@@ -240,3 +240,106 @@ def _poisson_upper95(count: int) -> float:
     return k * (1 - 1 / (9 * k) + z / (3 * math.sqrt(k))) ** 3
 
 
+
+
+def allocate_thresholds(
+    thresholds,
+    fa_counts: dict,
+    frrs: dict,
+    stream_hours: float,
+    max_fa_per_hour: float,
+    margin_logit: float = DEFAULT_THRESHOLD_MARGIN_LOGIT,
+    max_margin_frr_cost: float = DEFAULT_MARGIN_FRR_COST,
+    negatives: str = "pooled out-of-fold",
+) -> dict[str, ThresholdChoice]:
+    """A threshold per keyword sharing one false-accept budget: {keyword: ThresholdChoice}.
+
+    thresholds: ascending; fa_counts[kw] and frrs[kw]: each keyword's false accepts on the
+    negative stream (stream_hours long) and its FRR at each threshold. The keywords' false
+    accepts together may be at most max_fa_per_hour * stream_hours.
+
+    Rule, in three steps:
+    1. Min-max: the lowest FRR level r at which every keyword has a threshold with FRR <= r and
+       the keywords' false accepts add up within the budget (each keyword taking, among its
+       thresholds with FRR <= r, the one with the fewest false accepts at it and at every higher
+       threshold, as in choose_threshold_from_curve).
+    2. The budget left over is spent greedily: one keyword at a time moves to a lower threshold,
+       the move buying the most FRR per false accept added first, while the total stays within.
+    3. Each keyword's threshold is raised by the same guarded margin as the one-keyword rule
+       (at most margin_logit in log-odds, at most max_margin_frr_cost FRR); that only removes
+       false accepts.
+
+    Why not an even split of the budget: the words' score distributions differ (a long word
+    such as "yes" separates from speech at far fewer false accepts than "go"), so an even split
+    leaves the hardest word with the highest FRR; the target is every word's FRR. Not met
+    (met=False) when even every keyword at its fewest false accepts exceeds the budget: then each
+    keeps that fewest-false-accepts threshold.
+    """
+    thresholds = [float(t) for t in thresholds]
+    n = len(thresholds)
+    if thresholds != sorted(thresholds) or not thresholds:
+        raise ValueError("thresholds must be ascending")
+    if stream_hours <= 0:
+        raise ValueError("stream_hours must be positive")
+    keywords = list(fa_counts)
+    if set(keywords) != set(frrs) or any(len(fa_counts[k]) != n or len(frrs[k]) != n for k in keywords):
+        raise ValueError("fa_counts and frrs must name the same keywords and match thresholds")
+    budget = math.floor(max_fa_per_hour * stream_hours + 1e-9)
+    # false accepts "at it and every higher threshold": the suffix maximum
+    env = {k: np.maximum.accumulate(np.asarray(fa_counts[k], float)[::-1])[::-1] for k in keywords}
+    frr = {k: np.asarray(frrs[k], float) for k in keywords}
+    usable = {k: np.flatnonzero(frr[k] < 1.0) for k in keywords}
+    usable = {k: (u if len(u) else np.arange(n)) for k, u in usable.items()}
+
+    def cheapest(k, level):
+        """Index of keyword k's fewest-false-accept threshold with FRR <= level (lowest such), or None."""
+        cand = usable[k][frr[k][usable[k]] <= level + 1e-12]
+        if not len(cand):
+            return None
+        return int(cand[np.argmin(env[k][cand])])  # argmin takes the first, the lowest threshold
+
+    pick = None
+    for level in np.unique(np.concatenate([frr[k][usable[k]] for k in keywords])):
+        idx = {k: cheapest(k, level) for k in keywords}
+        if any(i is None for i in idx.values()):
+            continue
+        if sum(env[k][i] for k, i in idx.items()) <= budget:
+            pick = idx
+            break
+    met = pick is not None
+    if not met:
+        pick = {k: cheapest(k, 1.0) for k in keywords}
+        log.warning("the keywords' fewest false accepts together exceed %g FA/h in %.2f h; each keeps its fewest",
+                    max_fa_per_hour, stream_hours)
+    else:
+        spent = sum(env[k][i] for k, i in pick.items())
+        while True:
+            best = None
+            for k in keywords:
+                cur = pick[k]
+                for j in usable[k][usable[k] < cur]:
+                    gain, cost = frr[k][cur] - frr[k][j], env[k][j] - env[k][cur]
+                    if gain <= 0 or spent + cost > budget:
+                        continue
+                    value = (gain / max(cost, 0.5), -j)
+                    if best is None or value > best[0]:
+                        best = (value, k, int(j), cost)
+            if best is None:
+                break
+            _, k, j, cost = best
+            pick[k], spent = j, spent + cost
+    out = {}
+    for k in keywords:
+        i = j = pick[k]
+        while (j + 1 < n and logit(thresholds[j + 1]) <= logit(thresholds[i]) + margin_logit + 1e-9
+               and frr[k][j + 1] <= frr[k][i] + max_margin_frr_cost):
+            j += 1
+        count = int(fa_counts[k][j])
+        upper = (POISSON_ZERO_UPPER95 if count == 0 else _poisson_upper95(count)) / stream_hours
+        rule = (f"one budget of {max_fa_per_hour:g} FA/h for all keywords on {stream_hours:.2f} h of {negatives} "
+                "negatives (each keyword counted at its threshold and every higher one), shared to minimise the "
+                f"worst keyword's FRR, then raised by up to {margin_logit:g} in log-odds while {negatives} FRR "
+                f"rises by <= {100 * max_margin_frr_cost:g} points")
+        out[k] = ThresholdChoice(thresholds[j], rule, stream_hours, count, count / stream_hours, upper, met,
+                                 {"at_threshold": float(frr[k][j])})
+    return out
