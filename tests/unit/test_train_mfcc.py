@@ -280,3 +280,11 @@ def test_evaluate_adds_a_recipe_to_an_earlier_comparison_of_the_same_evaluation_
         last = r.stderr.strip().splitlines()[-1]
         assert r.returncode == 2 and last.startswith("error: ") and message in last and "Traceback" not in r.stderr, r.stderr
         assert not out.exists()
+
+
+def test_keywords_is_the_same_flag_as_keyword():
+    from wakeword.train.mfcc_trainer import parse_args
+
+    a = parse_args(["--keywords", "yes,no,up", "--out", "x"])
+    b = parse_args(["--keyword", "yes,no,up", "--out", "x"])
+    assert a.keyword == b.keyword == "yes,no,up"

@@ -39,7 +39,7 @@ _POOL_JOB: dict = {}
 def add_data_arguments(p: argparse.ArgumentParser, keyword_default: str = "stop") -> None:
     """--data, --keyword, --augment, --hold-out-source and the cross-validation flags."""
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="data folder with manifest.csv (default %(default)s)")
-    p.add_argument("--keyword", default=keyword_default,
+    p.add_argument("--keyword", "--keywords", default=keyword_default,
                    help="the keyword, or several separated by commas for a multi-class model (default %(default)s)")
     p.add_argument("--augment", action="append", metavar="KEY=VALUE", help="override an augmentation setting (JSON value, repeatable)")
     p.add_argument("--perturb", type=int, default=0, metavar="N",
