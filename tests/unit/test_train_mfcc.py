@@ -208,10 +208,18 @@ def test_a_several_keyword_run_is_cross_validated_per_word_and_gets_its_card(cor
     spec = load_sidecar(run / "final.json")
     assert spec.keywords == ("go", "no") and set(spec.thresholds) == {"go", "no"}
     assert spec.thresholds == pytest.approx(results["thresholds"]) and spec.trigger.contest_s == pytest.approx(0.3)
+    # the first rule's even split, scored the same way, for comparison; never a lower worst-word FRR
+    ev = results["even_split"]
+    assert set(ev["thresholds"]) == {"go", "no"} and set(ev["frr"]["clean"]) == {"go", "no"}
+    assert max(a["frr"]["clean"].values()) <= max(ev["frr"]["clean"].values()) + 0.02 + 1e-9  # + the margin's cost
     card, png = tmp_path / "card.md", tmp_path / "confusion.png"
+    (tmp_path / "commands-experiments.json").write_text(json.dumps(
+        {"about": "tried here", "experiments": [{"name": "C9: a recipe", "kept": False, "result": "no better"}]}))
     assert card_main(["--run", str(run), "--card", str(card), "--confusion", str(png), "--model", str(run / "final.tflite")]) == 0
     text = card.read_text()
     assert "| go |" in text and "FA in streams" in text and png.read_bytes()[:4] == b"\x89PNG"
+    assert "Thresholds: one budget of 1 FA/h for all keywords" in text and "The first rule, an even split" in text
+    assert "## What was tried" in text and "**C9: a recipe**" in text
 
 
 def test_window_mean_removal_ignores_a_fixed_channel_but_not_the_level():

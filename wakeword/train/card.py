@@ -226,9 +226,9 @@ def _fusion_lines(results: dict, shipped: dict) -> list[str]:
     return out
 
 
-def _experiment_lines(card_dir: Path) -> list[str]:
-    """'## What was tried' from card_dir/experiments.json; nothing if the file is absent."""
-    path = card_dir / EXPERIMENTS_FILE
+def _experiment_lines(card_dir: Path, name: str = EXPERIMENTS_FILE) -> list[str]:
+    """'## What was tried' from card_dir/name (experiments.json); nothing if the file is absent."""
+    path = card_dir / name
     if not path.is_file():
         return []
     try:
@@ -239,7 +239,7 @@ def _experiment_lines(card_dir: Path) -> list[str]:
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path}: not an experiments record ({type(exc).__name__}: {exc}); "
                           "expected {'about': ..., 'experiments': [{'name': ..., ...}]}") from None
-    lines = ["## What was tried", "", f"From `{EXPERIMENTS_FILE}`: {record.get('about', '')}", ""]
+    lines = ["## What was tried", "", f"From `{name}`: {record.get('about', '')}", ""]
     for e in experiments:
         verdict = "kept" if e.get("kept") else "not kept"
         lines.append(f"- **{e['name']}** ({e.get('model', '')}; {verdict}). Change: `{e.get('change', '')}`. "

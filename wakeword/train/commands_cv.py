@@ -43,7 +43,8 @@ from .common import FoldPlan
 from .crossval import DEFAULT_CACHE_DIR, DEFAULT_EVAL_HOURS, build_fold_sets, load_fold_model, score_fold
 from .evalsets import CONDITION_CLEAN, DEFAULT_PLACEMENTS
 from .scoring import first_hit_s, replay
-from .thresholds import THRESHOLD_GRID, TRIGGER_GRID, allocate_thresholds, pooled_fa, pooled_frr
+from .thresholds import (THRESHOLD_GRID, TRIGGER_GRID, allocate_thresholds, choose_threshold_from_curve, pooled_fa,
+                         pooled_frr)
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ SNRS_DB = (10.0,)
 #: Words qualifying within this long of each other compete; only the highest-scoring fires.
 CONTEST_S = 0.3
 NONE = "(none)"
+#: The record of what was tried for this model, beside its card (card.py's format).
+EXPERIMENTS_FILE = "commands-experiments.json"
 
 
 def _trials(scored, cond):
@@ -74,6 +77,20 @@ def choose(scored: list[dict], keywords, base: TriggerSettings, grid=TRIGGER_GRI
             best = (key, trig, choices)
     _, trig, choices = best
     return trig, {kw: c.threshold for kw, c in choices.items()}, choices
+
+
+def even_split(scored: list[dict], keywords, trigger: TriggerSettings, thresholds=THRESHOLD_GRID) -> dict:
+    """{keyword: threshold} by the first rule, for comparison: each word alone within
+    TOTAL_FA_PER_HOUR / n_keywords, with the one-keyword rule's margin, at the given trigger."""
+    streams = [s["negative"] for s in scored]
+    hours = sum(s.hours for s in streams)
+    out = {}
+    for kw in keywords:
+        fa = [pooled_fa(streams, kw, t, trigger)[0] for t in thresholds]
+        clean = [pooled_frr(_trials(scored, CONDITION_CLEAN), kw, t, trigger) for t in thresholds]
+        out[kw] = choose_threshold_from_curve(thresholds, fa, hours, clean, max_fa_per_hour=TOTAL_FA_PER_HOUR / len(keywords),
+                                              negatives="pooled out-of-fold").threshold
+    return out
 
 
 def fired_matrix(s, keywords, detections) -> np.ndarray:
@@ -149,6 +166,8 @@ def cross_validate_commands(run_dir: Path, plan: FoldPlan, keywords, seed: int =
 
     base = dataclasses.replace(load_model(Path(run_dir) / "fold0.tflite").spec.trigger, contest_s=CONTEST_S)
     trigger, thresholds, choices = choose(scored, keywords, base)
+    split = even_split(scored, keywords, trigger)
+    at_split = figures(scored, keywords, split, trigger)
     return {
         "kind": "commands",
         "keywords": list(keywords),
@@ -163,6 +182,8 @@ def cross_validate_commands(run_dir: Path, plan: FoldPlan, keywords, seed: int =
         "thresholds": thresholds,
         "threshold_choice": {kw: c.to_dict() for kw, c in choices.items()},
         "at_chosen": figures(scored, keywords, thresholds, trigger),
+        "even_split": {"thresholds": split, "frr": at_split["frr"], "fa_by_word": at_split["fa_by_word"],
+                       "fa_per_hour": at_split["fa_per_hour"], "wrong_word": at_split["wrong_word"]},
     }
 
 
@@ -208,7 +229,7 @@ def _pct(x: float) -> str:
     return "n/a" if math.isnan(x) else f"{100 * x:.1f} %"
 
 
-def card_text(results: dict, png_rel: str | None, model: Path | None = None) -> str:
+def card_text(results: dict, png_rel: str | None, model: Path | None = None, card_dir: Path | None = None) -> str:
     kws = results["keywords"]
     a = results["at_chosen"]
     conds = list(a["frr"])
@@ -238,6 +259,15 @@ def card_text(results: dict, png_rel: str | None, model: Path | None = None) -> 
         lines.append(f"| {kw} | {results['thresholds'][kw]:.5f} | " + " | ".join(_pct(a["frr"][c][kw]) for c in conds)
                      + f" | {a['fa_by_word'][kw]} |")
     ww = a["wrong_word"]
+    lines += ["", "Thresholds: " + _rule_text(results)]
+    ev = results.get("even_split")
+    if ev:
+        c0 = conds[0]
+        worst = max(ev["frr"][c0], key=ev["frr"][c0].get)
+        lines += ["", f"The first rule, an even split ({TOTAL_FA_PER_HOUR / len(kws):g} FA/h per word) at the same trigger, "
+                  f"gives on the same scores: worst word {worst} at {_pct(ev['frr'][c0][worst])} clean (shared budget: worst "
+                  f"{_pct(max(a['frr'][c0].values()))}), mean {_pct(float(np.mean(list(ev['frr'][c0].values()))))} "
+                  f"(shared: {_pct(float(np.mean(list(a['frr'][c0].values()))))}), {ev['fa_per_hour']:.2f} FA/h."]
     lines += [
         "",
         f"False accepts, all words together, on speech without command words: **{a['fa_per_hour']:.2f} per hour** "
@@ -277,7 +307,16 @@ def card_text(results: dict, png_rel: str | None, model: Path | None = None) -> 
         f"Reproduce: `{results.get('command', 'wakeword-train --keyword ... --folds 5')}`",
         "",
     ]
+    if card_dir is not None:
+        from .card import _experiment_lines
+
+        lines += _experiment_lines(Path(card_dir), EXPERIMENTS_FILE)
     return "\n".join(lines)
+
+
+def _rule_text(results: dict) -> str:
+    rules = {c.get("rule") for c in results.get("threshold_choice", {}).values()}
+    return (rules.pop() + ".") if len(rules) == 1 else "chosen per word on the pooled out-of-fold scores."
 
 
 def main(argv=None) -> int:
@@ -301,7 +340,7 @@ def main(argv=None) -> int:
     import os
 
     rel = os.path.relpath(png, args.card.parent)
-    args.card.write_text(card_text(results, rel, args.model), encoding="utf-8")
+    args.card.write_text(card_text(results, rel, args.model, args.card.parent), encoding="utf-8")
     print(f"wrote {args.card} and {png}")
     return 0
 
