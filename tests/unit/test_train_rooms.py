@@ -33,3 +33,31 @@ def test_a_simulated_room_has_a_talker_and_a_noise_source_at_the_asked_distances
         rng = np.random.default_rng(1)
         tails.append(np.mean([len(rooms.simulate_room(rng, 16000, held_out).talker_rir) for _ in range(3)]))
     assert all(t > 1000 for t in tails)
+
+
+def test_the_rooms_reverberate_for_their_nominal_rt60_and_the_held_out_band_stays_unheard():
+    rate = 16000
+    measured = {}
+    for held_out in (False, True):
+        rng = np.random.default_rng(5)
+        rs = [rooms.simulate_room(rng, rate, held_out) for _ in range(25)]
+        measured[held_out] = [(r.rt60_s, rooms.schroeder_t20(r.talker_rir, rate), rooms.schroeder_t20(r.noise_rir, rate))
+                              for r in rs]
+    for nominal, talker, noise in measured[False] + measured[True]:
+        assert 0.8 * nominal < talker < 1.35 * nominal and 0.8 * nominal < noise < 1.35 * nominal
+    lo, hi = rooms.EVAL_RT60_S
+    held = [t for _, t, _ in measured[True]]
+    assert min(held) > 0.9 * lo and max(held) < 1.1 * hi
+    # training rooms far from the band measure far from it too
+    far = [t for n, t, _ in measured[False] if n < lo - 0.1 or n > hi + 0.1]
+    assert far and not any(lo <= t <= hi for t in far)
+    assert "t20_s" in rs[0].info(rate) and "t20_s" not in rs[0].info()
+
+
+def test_t20_reads_an_exponential_decay_and_refuses_one_that_never_decays():
+    rate = 16000
+    t = np.arange(rate) / rate
+    rir = np.random.default_rng(0).standard_normal(rate) * 10 ** (-3 * t / 0.5)  # RT60 0.5 s
+    assert rooms.schroeder_t20(rir, rate) == pytest.approx(0.5, rel=0.05)
+    assert np.isnan(rooms.schroeder_t20(np.ones(100), rate))
+    assert np.isnan(rooms.schroeder_t20(np.zeros(100), rate))

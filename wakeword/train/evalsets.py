@@ -179,7 +179,7 @@ def build_keyword_trials(clips: list[Clip], condition: str, seed: int, noises: l
         trial[onset : onset + len(x)] = x
         if condition == CONDITION_ROOM:
             room: Room = simulate_room(noise_rng, rate_hz, held_out=True)
-            rooms.append(room.info())
+            rooms.append(room.info(rate_hz))
             trial = _reverberate(trial, room.talker_rir)
             noise = noises[int(noise_rng.integers(len(noises)))]
             bed = _reverberate(noise_segment(noise, len(trial), noise_rng), room.noise_rir)
@@ -199,6 +199,7 @@ def build_keyword_trials(clips: list[Clip], condition: str, seed: int, noises: l
     if rooms:
         info["rooms"] = {"rt60_s": [min(r["rt60_s"] for r in rooms), max(r["rt60_s"] for r in rooms)],
                          "distance_m": [min(r["distance_m"] for r in rooms), max(r["distance_m"] for r in rooms)],
+                         "t20_s": [round(float(v), 3) for v in np.nanpercentile([r["t20_s"] for r in rooms], [5, 95])],
                          "snr_db": ROOM_SNR_DB}
     return TrialSet(condition, audio, rate_hz, events, info)
 

@@ -7,12 +7,15 @@ kitchen would. Without pyroomacoustics a synthetic exponential-decay pair stands
 the [train] extra installs it).
 
 Training and evaluation draw from disjoint nominal RT60 ranges: EVAL_RT60_S is never drawn in
-training. But the image sources stop at MAX_ORDER, which cuts the reverberant tail: measured on
-the impulse responses (Schroeder T20), the training rooms' RT60 is 0.19-0.41 s and the held-out
-rooms' 0.17-0.41 s (5th-95th percentile), so the "room" condition is not acoustically unheard,
-and no room reaches the nominal 0.9 s. Realising the nominal RT60 needs the order that
-pyroomacoustics.inverse_sabine gives (and far more simulation time); changing it changes every
-bank, so it waits for a re-baselined set of runs.
+training. The image sources stop at MAX_ORDER (higher orders cost far more simulation time), which
+cuts the reverberant tail: on the image-source responses alone, measured as Schroeder T20, the
+training rooms' RT60 was 0.19-0.41 s and the held-out rooms' 0.17-0.41 s, so the "room" condition
+was not acoustically unheard and no room reached its nominal RT60. So the image sources give only
+the early part (direct path and early reflections, which set the direction-dependent colouring and
+the direct-to-reverberant ratio); from MIX_TIME_S on, a diffuse tail (Gaussian noise, decaying at
+the nominal RT60, its level fitted to the image-source energy just before) takes over with an
+equal-power crossfade. Measured the same way, the rooms' T20 then follows their nominal RT60
+(tests/unit/test_train_rooms.py).
 """
 
 from __future__ import annotations
@@ -36,6 +39,12 @@ EVAL_DISTANCE_M = (1.0, 5.0)
 WALL_MARGIN_M = 0.3
 #: Reflection order cap: later reflections are diffuse, and this bounds the cost.
 MAX_ORDER = 12
+#: The diffuse tail takes over from the image sources this long after the direct path (s), with a
+#: crossfade of TAIL_FADE_S; its level is fitted on the image-source energy in TAIL_FIT_S before.
+#: Order 12 is complete to at least 12 x 2.4 m / 343 m/s = 84 ms in the smallest room.
+MIX_TIME_S = 0.07
+TAIL_FADE_S = 0.02
+TAIL_FIT_S = (0.01, 0.07)
 #: An impulse response is cut where its energy has decayed by this much (dB).
 RIR_DECAY_DB = 60.0
 #: Samples kept before the direct path's peak: the window placement owns the timing.
@@ -52,9 +61,27 @@ class Room:
     distance_m: float
     size_m: tuple[float, float, float]
 
-    def info(self) -> dict:
-        return {"rt60_s": round(self.rt60_s, 3), "distance_m": round(self.distance_m, 2),
-                "size_m": [round(v, 2) for v in self.size_m]}
+    def info(self, rate_hz: int | None = None) -> dict:
+        """Its parameters; with rate_hz also the talker RIR's measured T20 (s)."""
+        out = {"rt60_s": round(self.rt60_s, 3), "distance_m": round(self.distance_m, 2),
+               "size_m": [round(v, 2) for v in self.size_m]}
+        if rate_hz:
+            out["t20_s"] = round(schroeder_t20(self.talker_rir, rate_hz), 3)
+        return out
+
+
+def schroeder_t20(rir: np.ndarray, rate_hz: int) -> float:
+    """RT60 (s) as T20: the Schroeder backward-integrated decay's slope from -5 to -25 dB, extended
+    to 60 dB (ISO 3382). NaN if the response never decays by 25 dB."""
+    energy = np.cumsum(np.square(np.asarray(rir, np.float64))[::-1])[::-1]
+    if not len(energy) or energy[0] <= 0:
+        return float("nan")
+    db = 10.0 * np.log10(energy / energy[0] + 1e-300)
+    i5, i25 = int(np.argmax(db <= -5.0)), int(np.argmax(db <= -25.0))
+    if db[-1] > -25.0 or i25 <= i5 + 1:
+        return float("nan")
+    slope_db_per_s = np.polyfit(np.arange(i5, i25) / rate_hz, db[i5:i25], 1)[0]
+    return float(-60.0 / slope_db_per_s)
 
 
 def draw_rt60(rng: np.random.Generator, held_out: bool) -> float:
@@ -99,7 +126,28 @@ def _pyroomacoustics_rirs(rng, rate_hz, size, rt60_s, mic, talker, noise):
     room.add_source(noise)
     room.add_microphone(mic)
     room.compute_rir()
-    return [np.asarray(room.rir[0][i], dtype=np.float64) for i in range(2)]
+    return [with_diffuse_tail(rng, np.asarray(room.rir[0][i], dtype=np.float64), rate_hz, rt60_s) for i in range(2)]
+
+
+def with_diffuse_tail(rng: np.random.Generator, rir: np.ndarray, rate_hz: int, rt60_s: float) -> np.ndarray:
+    """The image-source response up to MIX_TIME_S after its first arrival, then a diffuse tail
+    decaying at rt60_s (-60 dB in rt60_s of energy), to RIR_DECAY_DB below the fitted level."""
+    first = int(np.argmax(np.abs(rir) > 1e-3 * np.max(np.abs(rir))))  # the direct path's arrival
+    fit = slice(first + int(TAIL_FIT_S[0] * rate_hz), first + int(TAIL_FIT_S[1] * rate_hz))
+    power = float(np.mean(rir[fit] ** 2)) if rir[fit].size else 0.0
+    if power <= 0.0:
+        return rir
+    fit_centre = (fit.start + fit.stop) / 2.0
+    mix, fade = first + int(MIX_TIME_S * rate_hz), max(1, int(TAIL_FADE_S * rate_hz))
+    n = first + int(rt60_s * rate_hz * RIR_DECAY_DB / 60.0) + 1
+    out = np.zeros(max(n, mix + fade))
+    out[: min(len(rir), len(out))] = rir[: len(out)]
+    t = np.arange(mix, len(out))
+    # energy decays by 60 dB in rt60_s: power x 10^(-6 (t - t_fit) / rt60), amplitude its square root
+    tail = rng.standard_normal(len(t)) * np.sqrt(power) * 10 ** (-3.0 * (t - fit_centre) / (rt60_s * rate_hz))
+    ramp = np.clip((t - mix) / fade, 0.0, 1.0) * (np.pi / 2)
+    out[mix:] = out[mix:] * np.cos(ramp) + tail * np.sin(ramp)  # equal power: the two are uncorrelated
+    return out
 
 
 def _synthetic_rir(rng, rate_hz, rt60_s, distance_m):
