@@ -61,36 +61,36 @@ def _trials(scored, cond):
     return [s[f"trials:{cond}"] for s in scored]
 
 
-def choose(scored: list[dict], keywords, base: TriggerSettings, grid=TRIGGER_GRID, thresholds=THRESHOLD_GRID):
-    """(trigger, {keyword: threshold}, {keyword: ThresholdChoice}) as the module docstring says."""
+def curves(scored: list[dict], keywords, trigger: TriggerSettings, thresholds=THRESHOLD_GRID) -> tuple[dict, dict, float]:
+    """({keyword: false accepts at each threshold}, {keyword: clean FRR at each}, stream hours),
+    each keyword replayed alone over the pooled out-of-fold scores."""
     streams = [s["negative"] for s in scored]
-    hours = sum(s.hours for s in streams)
+    fa = {kw: [pooled_fa(streams, kw, t, trigger)[0] for t in thresholds] for kw in keywords}
+    clean = {kw: [pooled_frr(_trials(scored, CONDITION_CLEAN), kw, t, trigger) for t in thresholds] for kw in keywords}
+    return fa, clean, sum(s.hours for s in streams)
+
+
+def choose(scored: list[dict], keywords, base: TriggerSettings, grid=TRIGGER_GRID, thresholds=THRESHOLD_GRID):
+    """(trigger, {keyword: threshold}, {keyword: ThresholdChoice}, the trigger's curves()) as the
+    module docstring says."""
     best = None
     for smoothing, patience in grid:
         trig = dataclasses.replace(base, smoothing_windows=smoothing, patience_windows=patience)
-        fa = {kw: [pooled_fa(streams, kw, t, trig)[0] for t in thresholds] for kw in keywords}
-        clean = {kw: [pooled_frr(_trials(scored, CONDITION_CLEAN), kw, t, trig) for t in thresholds] for kw in keywords}
+        fa, clean, hours = curves(scored, keywords, trig, thresholds)
         choices = allocate_thresholds(thresholds, fa, clean, hours, TOTAL_FA_PER_HOUR)
         frr = [c.frr.get("at_threshold", 1.0) for c in choices.values()]
         key = (not all(c.met for c in choices.values()), max(frr), float(np.mean(frr)), smoothing + patience)
         if best is None or key < best[0]:
-            best = (key, trig, choices)
-    _, trig, choices = best
-    return trig, {kw: c.threshold for kw, c in choices.items()}, choices
+            best = (key, trig, choices, (fa, clean, hours))
+    _, trig, choices, trig_curves = best
+    return trig, {kw: c.threshold for kw, c in choices.items()}, choices, trig_curves
 
 
-def even_split(scored: list[dict], keywords, trigger: TriggerSettings, thresholds=THRESHOLD_GRID) -> dict:
-    """{keyword: threshold} by the first rule, for comparison: each word alone within
-    TOTAL_FA_PER_HOUR / n_keywords, with the one-keyword rule's margin, at the given trigger."""
-    streams = [s["negative"] for s in scored]
-    hours = sum(s.hours for s in streams)
-    out = {}
-    for kw in keywords:
-        fa = [pooled_fa(streams, kw, t, trigger)[0] for t in thresholds]
-        clean = [pooled_frr(_trials(scored, CONDITION_CLEAN), kw, t, trigger) for t in thresholds]
-        out[kw] = choose_threshold_from_curve(thresholds, fa, hours, clean, max_fa_per_hour=TOTAL_FA_PER_HOUR / len(keywords),
-                                              negatives="pooled out-of-fold").threshold
-    return out
+def even_split(fa: dict, clean: dict, hours: float, thresholds=THRESHOLD_GRID) -> dict:
+    """{keyword: threshold} by the first rule, for comparison, from one trigger's curves(): each
+    word alone within TOTAL_FA_PER_HOUR / n_keywords, with the one-keyword rule's margin."""
+    return {kw: choose_threshold_from_curve(thresholds, fa[kw], hours, clean[kw], max_fa_per_hour=TOTAL_FA_PER_HOUR / len(fa),
+                                            negatives="pooled out-of-fold").threshold for kw in fa}
 
 
 def fired_matrix(s, keywords, detections) -> np.ndarray:
@@ -165,8 +165,8 @@ def cross_validate_commands(run_dir: Path, plan: FoldPlan, keywords, seed: int =
     from ..model import load_model
 
     base = dataclasses.replace(load_model(Path(run_dir) / "fold0.tflite").spec.trigger, contest_s=CONTEST_S)
-    trigger, thresholds, choices = choose(scored, keywords, base)
-    split = even_split(scored, keywords, trigger)
+    trigger, thresholds, choices, trigger_curves = choose(scored, keywords, base)
+    split = even_split(*trigger_curves)
     at_split = figures(scored, keywords, split, trigger)
     return {
         "kind": "commands",

@@ -197,13 +197,7 @@ def choose_threshold_from_curve(
     i = lowest_threshold_meeting(strict)
     met = i is not None and reachable[i]
     if met:
-        j = i
-        while (
-            j + 1 < n
-            and logit(thresholds[j + 1]) <= logit(thresholds[i]) + margin_logit + 1e-9
-            and (frrs is None or frrs[j + 1] <= frrs[i] + max_margin_frr_cost)
-        ):
-            j += 1
+        j = _raise_by_margin(thresholds, frrs, i, margin_logit, max_margin_frr_cost)
     else:
         relaxed = lowest_threshold_meeting([c / stream_hours <= max_fa_per_hour for c in fa_counts])
         usable = [k for k in range(n) if reachable[k]]
@@ -228,6 +222,19 @@ def choose_threshold_from_curve(
     return ThresholdChoice(thresholds[j], rule, stream_hours, count, count / stream_hours, upper, met, frr)
 
 
+def _raise_by_margin(thresholds, frrs, i: int, margin_logit: float, max_frr_cost: float) -> int:
+    """Index of the highest threshold from i up that is within margin_logit of thresholds[i] in
+    log-odds, going up only while the FRR (if given) stays within max_frr_cost of frrs[i]."""
+    j = i
+    while (
+        j + 1 < len(thresholds)
+        and logit(thresholds[j + 1]) <= logit(thresholds[i]) + margin_logit + 1e-9
+        and (frrs is None or frrs[j + 1] <= frrs[i] + max_frr_cost)
+    ):
+        j += 1
+    return j
+
+
 def logit(p: float) -> float:
     """log(p / (1 - p)) for p in (0, 1)."""
     return math.log(p / (1.0 - p))
@@ -238,8 +245,6 @@ def _poisson_upper95(count: int) -> float:
     k = count + 1
     z = 1.6448536269514722
     return k * (1 - 1 / (9 * k) + z / (3 * math.sqrt(k))) ** 3
-
-
 
 
 def allocate_thresholds(
@@ -330,10 +335,7 @@ def allocate_thresholds(
             pick[k], spent = j, spent + cost
     out = {}
     for k in keywords:
-        i = j = pick[k]
-        while (j + 1 < n and logit(thresholds[j + 1]) <= logit(thresholds[i]) + margin_logit + 1e-9
-               and frr[k][j + 1] <= frr[k][i] + max_margin_frr_cost):
-            j += 1
+        j = _raise_by_margin(thresholds, frr[k], pick[k], margin_logit, max_margin_frr_cost)
         count = int(fa_counts[k][j])
         upper = (POISSON_ZERO_UPPER95 if count == 0 else _poisson_upper95(count)) / stream_hours
         rule = (f"one budget of {max_fa_per_hour:g} FA/h for all keywords on {stream_hours:.2f} h of {negatives} "
