@@ -27,15 +27,10 @@ def test_a_simulated_room_has_a_talker_and_a_noise_source_at_the_asked_distances
     assert rooms.EVAL_RT60_S[0] <= room.rt60_s <= rooms.EVAL_RT60_S[1]
     assert 0.3 < room.distance_m <= rooms.EVAL_DISTANCE_M[1]
     assert len(room.noise_rir) > 100 and not np.array_equal(room.noise_rir[:100], room.talker_rir[:100])
-    # a longer reverberation time gives a longer tail
-    tails = []
-    for held_out in (False, True):
-        rng = np.random.default_rng(1)
-        tails.append(np.mean([len(rooms.simulate_room(rng, 16000, held_out).talker_rir) for _ in range(3)]))
-    assert all(t > 1000 for t in tails)
 
 
 def test_the_rooms_reverberate_for_their_nominal_rt60_and_the_held_out_band_stays_unheard():
+    pytest.importorskip("pyroomacoustics")  # the synthetic fallback decays at its RT60 by construction
     rate = 16000
     measured = {}
     for held_out in (False, True):
@@ -44,7 +39,7 @@ def test_the_rooms_reverberate_for_their_nominal_rt60_and_the_held_out_band_stay
         measured[held_out] = [(r.rt60_s, rooms.schroeder_t20(r.talker_rir, rate), rooms.schroeder_t20(r.noise_rir, rate))
                               for r in rs]
     for nominal, talker, noise in measured[False] + measured[True]:
-        assert 0.8 * nominal < talker < 1.35 * nominal and 0.8 * nominal < noise < 1.35 * nominal
+        assert 0.85 * nominal < talker < 1.15 * nominal and 0.85 * nominal < noise < 1.15 * nominal
     lo, hi = rooms.EVAL_RT60_S
     held = [t for _, t, _ in measured[True]]
     assert min(held) > 0.9 * lo and max(held) < 1.1 * hi
@@ -61,3 +56,52 @@ def test_t20_reads_an_exponential_decay_and_refuses_one_that_never_decays():
     assert rooms.schroeder_t20(rir, rate) == pytest.approx(0.5, rel=0.05)
     assert np.isnan(rooms.schroeder_t20(np.ones(100), rate))
     assert np.isnan(rooms.schroeder_t20(np.zeros(100), rate))
+
+
+def test_t20_fits_down_to_minus_25_db_only():
+    """An early fast decay, an RT60 0.5 s decay, then a slow floor about 32 dB down (a noise floor):
+    the fit from -5 to -25 dB reads 0.5 s; one down to -35 dB would read about 0.65 s."""
+    rate = 16000
+    t = np.arange(3 * rate) / rate
+    rng = np.random.default_rng(2)
+
+    def decay(rt60_s, energy):
+        x = rng.standard_normal(len(t)) * 10 ** (-3 * t / rt60_s)
+        return x * np.sqrt(energy / np.sum(x**2))
+
+    rir = decay(0.03, 0.75) + decay(0.5, 0.25) + decay(6.0, 10 ** (-32 / 10))
+    assert rooms.schroeder_t20(rir, rate) == pytest.approx(0.5, rel=0.05)
+
+
+def test_the_diffuse_tail_continues_the_image_sources_at_the_nominal_decay():
+    pytest.importorskip("pyroomacoustics")
+    import pyroomacoustics as pra
+
+    rate = 16000
+    for rt60, distance in ((0.25, 1.0), (0.8, 4.0)):
+        size = np.array([5.0, 4.0, 2.6])
+        absorption, max_order = pra.inverse_sabine(rt60, size)
+        room = pra.ShoeBox(size, fs=rate, materials=pra.Material(absorption), max_order=min(max_order, rooms.MAX_ORDER))
+        mic = np.array([1.0, 2.0, 1.2])
+        room.add_source(mic + np.array([distance, 0.0, 0.0]))
+        room.add_microphone(mic)
+        room.compute_rir()
+        ism = np.asarray(room.rir[0][0], np.float64)
+        out = rooms.with_diffuse_tail(np.random.default_rng(0), ism, rate, rt60)
+        first = int(np.argmax(np.abs(ism) >= rooms.DIRECT_PATH_FRACTION * np.max(np.abs(ism))))
+        # the direct path sits where the geometry puts it (pyroomacoustics delays every arrival by half
+        # its fractional-delay filter), not at the filters' low-level ramp nor at a stronger reflection
+        expected = distance / pra.constants.get("c") * rate + pra.constants.get("frac_delay_length") // 2
+        assert abs(first - expected) <= 5  # the filter's main lobe crosses 0.1 of the peak a few samples early
+        mix = first + int(rooms.MIX_TIME_S * rate)
+        np.testing.assert_array_equal(out[:mix], ism[:mix])  # the image sources are kept up to the mix
+        # no step in level across the crossfade: 10 ms before the mix against 10 ms after the fade,
+        # allowing for the nominal decay in between
+        before = np.mean(out[mix - rate // 100:mix] ** 2)
+        after_at = mix + int(rooms.TAIL_FADE_S * rate)
+        after = np.mean(out[after_at:after_at + rate // 100] ** 2)
+        step_db = 10 * np.log10(after / before) + 60 * (after_at - mix + rate // 100) / (rt60 * rate)
+        assert abs(step_db) < 4.0, (rt60, step_db)
+        assert rooms.schroeder_t20(out, rate) == pytest.approx(rt60, rel=0.12)
+        # the response ends RIR_DECAY_DB (60 dB) below the tail's fitted level: rt60 after the fit's centre
+        assert abs(len(out) - first - (rt60 + np.mean(rooms.TAIL_FIT_S)) * rate) <= 2
