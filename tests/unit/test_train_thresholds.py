@@ -172,6 +172,7 @@ def test_shared_budget_counts_a_threshold_by_its_worst_higher_neighbour_and_keep
                                max_margin_frr_cost=0.02)
     assert c["easy"].threshold == pytest.approx(0.99)  # 0.03 -> 0.05 is within the 2 points
     assert c["hard"].threshold == pytest.approx(0.7)  # 0.20 -> 0.40 is not
+    assert c["hard"].fa_count == 3  # reported as the budget counted it, not the lucky gap's 0
 
 
 def test_an_unmeetable_shared_budget_says_so_and_keeps_each_words_fewest():
@@ -182,3 +183,33 @@ def test_an_unmeetable_shared_budget_says_so_and_keeps_each_words_fewest():
     assert c["hard"].threshold == pytest.approx(0.95) and c["easy"].threshold == pytest.approx(0.9)
     with pytest.raises(ValueError):
         th.allocate_thresholds(ALLOC_THS, fa, {"easy": EASY_FRR}, 1.0, max_fa_per_hour=1)
+
+
+def test_the_shared_budget_minimises_the_worst_word_where_greedy_spending_would_not():
+    # greedy from each word's cheapest threshold spends the one false accept on "easy" (it buys
+    # the most FRR per false accept) and leaves "hard" at 0.6; the min-max step gives it to "hard"
+    fa = {"easy": [1, 0], "hard": [1, 0]}
+    c = th.allocate_thresholds([0.5, 0.9], fa, {"easy": [0.0, 0.5], "hard": [0.3, 0.6]}, 1.0, max_fa_per_hour=1,
+                               margin_logit=0)
+    assert c["hard"].threshold == pytest.approx(0.5) and c["easy"].threshold == pytest.approx(0.9)
+    assert max(x.frr["at_threshold"] for x in c.values()) == pytest.approx(0.5)
+
+
+def test_equal_false_accepts_go_to_the_lower_frr_and_a_word_that_never_fires_is_not_met():
+    # no false accepts anywhere; the FRR is highest at the lowest threshold (an early wrong-word
+    # detection there can take the trial): the best is the highest threshold
+    c = th.allocate_thresholds([0.5, 0.7, 0.9], {"w": [0, 0, 0]}, {"w": [0.5, 0.2, 0.05]}, 1.0, max_fa_per_hour=1,
+                               margin_logit=0)
+    assert c["w"].threshold == pytest.approx(0.9) and c["w"].met
+    c = th.allocate_thresholds([0.5, 0.9], {"w": [0, 0], "deaf": [0, 0]}, {"w": [0.1, 0.2], "deaf": [1.0, 1.0]}, 1.0,
+                               max_fa_per_hour=1, margin_logit=0)
+    assert c["w"].met and not c["deaf"].met
+
+
+def test_the_shared_budget_refuses_words_it_cannot_measure():
+    nan = float("nan")
+    with pytest.raises(ValueError, match="no keyword trials.*silent"):
+        th.allocate_thresholds([0.5, 0.9], {"w": [1, 0], "silent": [1, 0]}, {"w": [0.1, 0.2], "silent": [nan, nan]},
+                               1.0, max_fa_per_hour=1)
+    with pytest.raises(ValueError, match="at least one keyword"):
+        th.allocate_thresholds([0.5, 0.9], {}, {}, 1.0, max_fa_per_hour=1)

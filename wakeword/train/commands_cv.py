@@ -79,7 +79,8 @@ def choose(scored: list[dict], keywords, base: TriggerSettings, grid=TRIGGER_GRI
         fa, clean, hours = curves(scored, keywords, trig, thresholds)
         choices = allocate_thresholds(thresholds, fa, clean, hours, TOTAL_FA_PER_HOUR)
         frr = [c.frr.get("at_threshold", 1.0) for c in choices.values()]
-        key = (not all(c.met for c in choices.values()), max(frr), float(np.mean(frr)), smoothing + patience)
+        over = max(0, sum(c.fa_count for c in choices.values()) - math.floor(TOTAL_FA_PER_HOUR * hours + 1e-9))
+        key = (not all(c.met for c in choices.values()), over, max(frr), float(np.mean(frr)), smoothing + patience)
         if best is None or key < best[0]:
             best = (key, trig, choices, (fa, clean, hours))
     _, trig, choices, trig_curves = best
@@ -89,7 +90,7 @@ def choose(scored: list[dict], keywords, base: TriggerSettings, grid=TRIGGER_GRI
 def even_split(fa: dict, clean: dict, hours: float, thresholds=THRESHOLD_GRID) -> dict:
     """{keyword: threshold} by the first rule, for comparison, from one trigger's curves(): each
     word alone within TOTAL_FA_PER_HOUR / n_keywords, with the one-keyword rule's margin."""
-    return {kw: choose_threshold_from_curve(thresholds, fa[kw], hours, clean[kw], max_fa_per_hour=TOTAL_FA_PER_HOUR / len(fa),
+    return {kw: choose_threshold_from_curve(thresholds, fa[kw], hours, clean[kw], max_fa_per_hour=TOTAL_FA_PER_HOUR / len(fa) + 1e-12,
                                             negatives="pooled out-of-fold").threshold for kw in fa}
 
 

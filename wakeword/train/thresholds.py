@@ -274,6 +274,9 @@ def allocate_thresholds(
        (at most margin_logit in log-odds, at most max_margin_frr_cost FRR); that only removes
        false accepts.
 
+    Each keyword's false accepts are reported as the budget counted them (the most at its threshold
+    or any higher one). A keyword that detects none of its trials at its threshold is not met.
+
     Why not an even split of the budget: the words' score distributions differ (a long word
     such as "yes" separates from speech at far fewer false accepts than "go"), so an even split
     leaves the hardest word with the highest FRR; the target is every word's FRR. Not met
@@ -287,21 +290,27 @@ def allocate_thresholds(
     if stream_hours <= 0:
         raise ValueError("stream_hours must be positive")
     keywords = list(fa_counts)
+    if not keywords:
+        raise ValueError("allocate_thresholds needs at least one keyword")
     if set(keywords) != set(frrs) or any(len(fa_counts[k]) != n or len(frrs[k]) != n for k in keywords):
         raise ValueError("fa_counts and frrs must name the same keywords and match thresholds")
+    no_trials = [k for k in keywords if np.all(np.isnan(np.asarray(frrs[k], float)))]
+    if no_trials:
+        raise ValueError(f"no keyword trials to measure the FRR of {', '.join(map(str, no_trials))}")
     budget = math.floor(max_fa_per_hour * stream_hours + 1e-9)
     # false accepts "at it and every higher threshold": the suffix maximum
     env = {k: np.maximum.accumulate(np.asarray(fa_counts[k], float)[::-1])[::-1] for k in keywords}
     frr = {k: np.asarray(frrs[k], float) for k in keywords}
     usable = {k: np.flatnonzero(frr[k] < 1.0) for k in keywords}
-    usable = {k: (u if len(u) else np.arange(n)) for k, u in usable.items()}
+    usable = {k: (u if len(u) else np.flatnonzero(~np.isnan(frr[k]))) for k, u in usable.items()}
 
     def cheapest(k, level):
-        """Index of keyword k's fewest-false-accept threshold with FRR <= level (lowest such), or None."""
+        """Index of keyword k's threshold with FRR <= level and the fewest false accepts, ties to
+        the lower FRR, then the lower threshold; None if there is none."""
         cand = usable[k][frr[k][usable[k]] <= level + 1e-12]
         if not len(cand):
             return None
-        return int(cand[np.argmin(env[k][cand])])  # argmin takes the first, the lowest threshold
+        return int(cand[np.lexsort((cand, frr[k][cand], env[k][cand]))[0]])
 
     pick = None
     for level in np.unique(np.concatenate([frr[k][usable[k]] for k in keywords])):
@@ -318,11 +327,11 @@ def allocate_thresholds(
                     max_fa_per_hour, stream_hours)
     else:
         spent = sum(env[k][i] for k, i in pick.items())
-        while True:
+        while True:  # each move lowers the FRR total, so this ends
             best = None
             for k in keywords:
                 cur = pick[k]
-                for j in usable[k][usable[k] < cur]:
+                for j in usable[k][usable[k] != cur]:
                     gain, cost = frr[k][cur] - frr[k][j], env[k][j] - env[k][cur]
                     if gain <= 0 or spent + cost > budget:
                         continue
@@ -336,12 +345,12 @@ def allocate_thresholds(
     out = {}
     for k in keywords:
         j = _raise_by_margin(thresholds, frr[k], pick[k], margin_logit, max_margin_frr_cost)
-        count = int(fa_counts[k][j])
+        count = int(env[k][j])  # as the budget counted it: at the threshold and every higher one
         upper = (POISSON_ZERO_UPPER95 if count == 0 else _poisson_upper95(count)) / stream_hours
         rule = (f"one budget of {max_fa_per_hour:g} FA/h for all keywords on {stream_hours:.2f} h of {negatives} "
                 "negatives (each keyword counted at its threshold and every higher one), shared to minimise the "
                 f"worst keyword's FRR, then raised by up to {margin_logit:g} in log-odds while {negatives} FRR "
                 f"rises by <= {100 * max_margin_frr_cost:g} points")
-        out[k] = ThresholdChoice(thresholds[j], rule, stream_hours, count, count / stream_hours, upper, met,
-                                 {"at_threshold": float(frr[k][j])})
+        out[k] = ThresholdChoice(thresholds[j], rule, stream_hours, count, count / stream_hours, upper,
+                                 met and bool(frr[k][j] < 1.0), {"at_threshold": float(frr[k][j])})
     return out
