@@ -213,3 +213,26 @@ def test_the_shared_budget_refuses_words_it_cannot_measure():
                                1.0, max_fa_per_hour=1)
     with pytest.raises(ValueError, match="at least one keyword"):
         th.allocate_thresholds([0.5, 0.9], {}, {}, 1.0, max_fa_per_hour=1)
+
+
+def _choice(fa_count, frr, met=True):
+    return th.ThresholdChoice(0.9, "test", 10.0, fa_count, fa_count / 10.0, 0.0, met, {"at_threshold": frr})
+
+
+def test_trigger_settings_rank_a_met_budget_first_then_the_smallest_excess_then_the_worst_word():
+    from wakeword.train.commands_cv import rank
+
+    # 10 h at 1 FA/h: a budget of 10 false accepts for all words together
+    met_but_worse = {"a": _choice(5, 0.60), "b": _choice(5, 0.50)}
+    unmet_but_better = {"a": _choice(8, 0.20, met=False), "b": _choice(8, 0.10)}
+    assert rank(met_but_worse, 10.0, 3, 1) < rank(unmet_but_better, 10.0, 1, 1)
+    # both over the budget: 2 over beats 6 over even with a far worse worst word
+    slightly_over = {"a": _choice(6, 0.90, met=False), "b": _choice(6, 0.10)}
+    far_over = {"a": _choice(8, 0.20, met=False), "b": _choice(8, 0.10)}
+    assert rank(slightly_over, 10.0, 3, 2) < rank(far_over, 10.0, 1, 1)
+    # both within: the worst word decides, not the mean (0.40/0.40 against 0.45/0.05)
+    even = {"a": _choice(4, 0.40), "b": _choice(4, 0.40)}
+    lopsided = {"a": _choice(4, 0.45), "b": _choice(4, 0.05)}
+    assert rank(even, 10.0, 3, 2) < rank(lopsided, 10.0, 1, 1)
+    # all else equal, the shorter trigger (fewer windows to wait for)
+    assert rank(even, 10.0, 1, 1) < rank(even, 10.0, 2, 2)

@@ -70,6 +70,15 @@ def curves(scored: list[dict], keywords, trigger: TriggerSettings, thresholds=TH
     return fa, clean, sum(s.hours for s in streams)
 
 
+def rank(choices: dict, hours: float, smoothing: int, patience: int) -> tuple:
+    """choose()'s order of trigger settings, lowest first: every word within the shared budget
+    before any that is not; then the fewest false accepts over the budget; then the worst word's
+    FRR, the mean FRR, and the shorter trigger."""
+    frr = [c.frr.get("at_threshold", 1.0) for c in choices.values()]
+    over = max(0, sum(c.fa_count for c in choices.values()) - math.floor(TOTAL_FA_PER_HOUR * hours + 1e-9))
+    return (not all(c.met for c in choices.values()), over, max(frr), float(np.mean(frr)), smoothing + patience)
+
+
 def choose(scored: list[dict], keywords, base: TriggerSettings, grid=TRIGGER_GRID, thresholds=THRESHOLD_GRID):
     """(trigger, {keyword: threshold}, {keyword: ThresholdChoice}, the trigger's curves()) as the
     module docstring says."""
@@ -78,9 +87,7 @@ def choose(scored: list[dict], keywords, base: TriggerSettings, grid=TRIGGER_GRI
         trig = dataclasses.replace(base, smoothing_windows=smoothing, patience_windows=patience)
         fa, clean, hours = curves(scored, keywords, trig, thresholds)
         choices = allocate_thresholds(thresholds, fa, clean, hours, TOTAL_FA_PER_HOUR)
-        frr = [c.frr.get("at_threshold", 1.0) for c in choices.values()]
-        over = max(0, sum(c.fa_count for c in choices.values()) - math.floor(TOTAL_FA_PER_HOUR * hours + 1e-9))
-        key = (not all(c.met for c in choices.values()), over, max(frr), float(np.mean(frr)), smoothing + patience)
+        key = rank(choices, hours, smoothing, patience)
         if best is None or key < best[0]:
             best = (key, trig, choices, (fa, clean, hours))
     _, trig, choices, trig_curves = best
