@@ -267,7 +267,9 @@ def card_text(results: dict, png_rel: str | None, model: Path | None = None, car
         lines.append(f"| {kw} | {results['thresholds'][kw]:.5f} | " + " | ".join(_pct(a["frr"][c][kw]) for c in conds)
                      + f" | {a['fa_by_word'][kw]} |")
     ww = a["wrong_word"]
-    lines += ["", "Thresholds: " + _rule_text(results)]
+    lines += ["", "Thresholds: " + _rule_text(results) + " The thresholds and the trigger are chosen on the same pooled "
+              "out-of-fold scores that the figures here are measured on, so the figures are somewhat optimistic for a new "
+              "speaker; the per-fold spread below shows how much a fold can differ."]
     ev = results.get("even_split")
     if ev:
         c0 = conds[0]
