@@ -196,10 +196,11 @@ def test_the_shared_budget_minimises_the_worst_word_where_greedy_spending_would_
 
 
 def test_equal_false_accepts_go_to_the_lower_frr_and_a_word_that_never_fires_is_not_met():
-    # no false accepts anywhere; the FRR is highest at the lowest threshold (an early wrong-word
-    # detection there can take the trial): the best is the highest threshold
-    c = th.allocate_thresholds([0.5, 0.7, 0.9], {"w": [0, 0, 0]}, {"w": [0.5, 0.2, 0.05]}, 1.0, max_fa_per_hour=1,
-                               margin_logit=0)
+    # no false accepts anywhere; w's FRR is highest at the lowest threshold (an early wrong-word
+    # detection there can take the trial): its best is the highest threshold, even where v holds
+    # the level at 0.5, so that all three of w's thresholds tie on false accepts
+    c = th.allocate_thresholds([0.5, 0.7, 0.9], {"w": [0, 0, 0], "v": [0, 0, 0]},
+                               {"w": [0.5, 0.2, 0.05], "v": [0.5, 0.9, 0.95]}, 1.0, max_fa_per_hour=1, margin_logit=0)
     assert c["w"].threshold == pytest.approx(0.9) and c["w"].met
     c = th.allocate_thresholds([0.5, 0.9], {"w": [0, 0], "deaf": [0, 0]}, {"w": [0.1, 0.2], "deaf": [1.0, 1.0]}, 1.0,
                                max_fa_per_hour=1, margin_logit=0)
@@ -236,3 +237,16 @@ def test_trigger_settings_rank_a_met_budget_first_then_the_smallest_excess_then_
     assert rank(even, 10.0, 3, 2) < rank(lopsided, 10.0, 1, 1)
     # all else equal, the shorter trigger (fewer windows to wait for)
     assert rank(even, 10.0, 1, 1) < rank(even, 10.0, 2, 2)
+
+
+def test_a_word_that_never_fires_does_not_hold_the_others_worst_frr_back():
+    # the min-max example above, with a third word that detects nothing at any threshold
+    fa = {"easy": [1, 0], "hard": [1, 0], "deaf": [0, 0]}
+    frr = {"easy": [0.0, 0.5], "hard": [0.3, 0.6], "deaf": [1.0, 1.0]}
+    c = th.allocate_thresholds([0.5, 0.9], fa, frr, 1.0, max_fa_per_hour=1, margin_logit=0)
+    assert c["hard"].threshold == pytest.approx(0.5) and c["easy"].threshold == pytest.approx(0.9)
+    assert c["hard"].met and c["easy"].met and not c["deaf"].met
+    # its false accepts still come out of the one budget: one here leaves none for "hard"
+    c = th.allocate_thresholds([0.5, 0.9], {**fa, "deaf": [1, 1]}, frr, 1.0, max_fa_per_hour=1, margin_logit=0)
+    assert c["hard"].threshold == pytest.approx(0.9) and c["easy"].threshold == pytest.approx(0.9)
+    assert sum(x.fa_count for x in c.values()) == 1

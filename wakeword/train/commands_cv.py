@@ -73,7 +73,9 @@ def curves(scored: list[dict], keywords, trigger: TriggerSettings, thresholds=TH
 def rank(choices: dict, hours: float, smoothing: int, patience: int) -> tuple:
     """choose()'s order of trigger settings, lowest first: every word within the shared budget
     before any that is not; then the fewest false accepts over the budget; then the worst word's
-    FRR, the mean FRR, and the shorter trigger."""
+    FRR, the mean FRR, and the shorter trigger. So among settings that all miss the budget, one in
+    which a word never fires but the total is within it ranks before one that is a false accept
+    over: the budget is the harder limit, and the never-firing word is already reported unmet."""
     frr = [c.frr.get("at_threshold", 1.0) for c in choices.values()]
     over = max(0, sum(c.fa_count for c in choices.values()) - math.floor(TOTAL_FA_PER_HOUR * hours + 1e-9))
     return (not all(c.met for c in choices.values()), over, max(frr), float(np.mean(frr)), smoothing + patience)

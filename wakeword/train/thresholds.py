@@ -268,8 +268,10 @@ def allocate_thresholds(
        the keywords' false accepts add up within the budget (each keyword taking, among its
        thresholds with FRR <= r, the one with the fewest false accepts at it and at every higher
        threshold, as in choose_threshold_from_curve).
-    2. The budget left over is spent greedily: one keyword at a time moves to a lower threshold,
+    2. The budget left over is spent greedily: one keyword at a time moves to another threshold,
        the move buying the most FRR per false accept added first, while the total stays within.
+    A keyword that detects none of its trials at any threshold takes its fewest false accepts
+    first and is left out of both steps (it is not met), so it does not hold the others back.
     3. Each keyword's threshold is raised by the same guarded margin as the one-keyword rule
        (at most margin_logit in log-odds, at most max_margin_frr_cost FRR); that only removes
        false accepts.
@@ -302,7 +304,11 @@ def allocate_thresholds(
     env = {k: np.maximum.accumulate(np.asarray(fa_counts[k], float)[::-1])[::-1] for k in keywords}
     frr = {k: np.asarray(frrs[k], float) for k in keywords}
     usable = {k: np.flatnonzero(frr[k] < 1.0) for k in keywords}
+    # a keyword that detects none of its trials at any threshold (deaf) takes its fewest false
+    # accepts up front and stays out of the search, so that it cannot hold the others' level at 1
+    deaf = [k for k in keywords if not len(usable[k])]
     usable = {k: (u if len(u) else np.flatnonzero(~np.isnan(frr[k]))) for k, u in usable.items()}
+    hearing = [k for k in keywords if k not in deaf]
 
     def cheapest(k, level):
         """Index of keyword k's threshold with FRR <= level and the fewest false accepts, ties to
@@ -312,13 +318,16 @@ def allocate_thresholds(
             return None
         return int(cand[np.lexsort((cand, frr[k][cand], env[k][cand]))[0]])
 
+    fixed = {k: cheapest(k, 1.0) for k in deaf}
+    left = budget - sum(env[k][i] for k, i in fixed.items())
     pick = None
-    for level in np.unique(np.concatenate([frr[k][usable[k]] for k in keywords])):
-        idx = {k: cheapest(k, level) for k in keywords}
+    levels = np.unique(np.concatenate([frr[k][usable[k]] for k in hearing])) if hearing else []
+    for level in levels:
+        idx = {k: cheapest(k, level) for k in hearing}
         if any(i is None for i in idx.values()):
             continue
-        if sum(env[k][i] for k, i in idx.items()) <= budget:
-            pick = idx
+        if sum(env[k][i] for k, i in idx.items()) <= left:
+            pick = {**fixed, **idx}
             break
     met = pick is not None
     if not met:
@@ -329,7 +338,7 @@ def allocate_thresholds(
         spent = sum(env[k][i] for k, i in pick.items())
         while True:  # each move lowers the FRR total, so this ends
             best = None
-            for k in keywords:
+            for k in hearing:
                 cur = pick[k]
                 for j in usable[k][usable[k] != cur]:
                     gain, cost = frr[k][cur] - frr[k][j], env[k][j] - env[k][cur]
