@@ -270,11 +270,11 @@ def allocate_thresholds(
        threshold, as in choose_threshold_from_curve).
     2. The budget left over is spent greedily: one keyword at a time moves to another threshold,
        the move buying the most FRR per false accept added first, while the total stays within.
-    A keyword that detects none of its trials at any threshold takes its fewest false accepts
-    first and is left out of both steps (it is not met), so it does not hold the others back.
     3. Each keyword's threshold is raised by the same guarded margin as the one-keyword rule
        (at most margin_logit in log-odds, at most max_margin_frr_cost FRR); that only removes
        false accepts.
+    A keyword that detects none of its trials at any threshold takes its fewest false accepts
+    first and is left out of steps 1 and 2 (it is not met), so it does not hold the others back.
 
     Each keyword's false accepts are reported as the budget counted them (the most at its threshold
     or any higher one). A keyword that detects none of its trials at its threshold is not met.
@@ -332,8 +332,12 @@ def allocate_thresholds(
     met = pick is not None
     if not met:
         pick = {k: cheapest(k, 1.0) for k in keywords}
-        log.warning("the keywords' fewest false accepts together exceed %g FA/h in %.2f h; each keeps its fewest",
-                    max_fa_per_hour, stream_hours)
+        if hearing:
+            log.warning("the keywords' fewest false accepts together exceed %g FA/h in %.2f h; each keeps its fewest",
+                        max_fa_per_hour, stream_hours)
+    if deaf:
+        log.warning("%s detect%s none of %s trials at any threshold", ", ".join(map(str, deaf)),
+                    "s" if len(deaf) == 1 else "", "its" if len(deaf) == 1 else "their")
     else:
         spent = sum(env[k][i] for k, i in pick.items())
         while True:  # each move lowers the FRR total, so this ends
