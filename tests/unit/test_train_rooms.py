@@ -105,3 +105,16 @@ def test_the_diffuse_tail_continues_the_image_sources_at_the_nominal_decay():
         assert rooms.schroeder_t20(out, rate) == pytest.approx(rt60, rel=0.12)
         # the response ends RIR_DECAY_DB (60 dB) below the tail's fitted level: rt60 after the fit's centre
         assert abs(len(out) - first - (rt60 + np.mean(rooms.TAIL_FIT_S)) * rate) <= 2
+
+
+def test_a_response_that_ends_before_the_mix_point_hands_over_to_the_tail_without_a_gap():
+    rate, rt60 = 16000, 0.4
+    t = np.arange(int(0.05 * rate))  # ends 50 ms after its direct path, before MIX_TIME_S (70 ms)
+    rir = np.random.default_rng(1).standard_normal(len(t)) * 10 ** (-3 * t / (rt60 * rate))
+    rir[0] = 4.0
+    out = rooms.with_diffuse_tail(np.random.default_rng(0), rir, rate, rt60)
+    np.testing.assert_array_equal(out[:len(rir) - 1], rir[:len(rir) - 1])
+    # every 5 ms from the end of the image sources to the end of the tail carries energy
+    blocks = out[len(rir):len(rir) + int(0.2 * rate)].reshape(-1, rate // 200)
+    assert np.all(np.mean(blocks ** 2, axis=1) > 0.0)
+    assert rooms.schroeder_t20(out, rate) == pytest.approx(rt60, rel=0.15)
