@@ -108,3 +108,20 @@ def test_a_fused_pair_gets_its_pooled_and_nested_rows(tmp_path):
     assert "models: [{path:" not in card  # neither member is shipped beside the card
     del res["fusions"]
     assert "Two models at once" not in render_card(res, tmp_path / "r.json", tmp_path / "README.md")
+
+
+def test_a_pair_that_must_agree_gets_its_own_section_and_no_either_fires_config(tmp_path):
+    from wakeword.train.card import render_card
+
+    res = results(tmp_path, tmp_path / "runs" / "cv" / "ours")
+    chosen = point(0.5, [0.081, 0.3, 0.4, 0.35], 20)
+    chosen["thresholds"] = {"ours": 0.5, "emb": 0.9}
+    nested = {"met": True, **{k: v for k, v in point(0.0, [0.1, 0.32, 0.41, 0.37], 23).items()
+                              if k in ("frr", "frr_by_fold", "fa_count", "hours", "fa_per_hour")}}
+    res["fusions"] = [{"name": "ours & emb", "mode": "all", "members": ["ours", "emb"], "conditions": CONDS,
+                       "coincidence_s": 1.0, "at_chosen": chosen, "nested": nested,
+                       "nested_members": {"ours": {"met": False}, "emb": nested}}]
+    card = render_card(res, tmp_path / "r.json", tmp_path / "README.md")
+    assert "### Two models that must agree" in card and "### Two models at once" not in card
+    assert "| **ours & emb** (within 1 s), pooled choice | ours 0.500, emb 0.900 | 8.1 % (7-10 %) |" in card
+    assert "| **ours & emb**, nested | per fold | 10.0 % (9-12 %) |" in card and "| ours alone, nested | not met |" in card

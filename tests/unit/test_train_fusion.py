@@ -94,3 +94,75 @@ def test_a_word_both_models_detect_far_apart_counts_as_fired_twice():
     assert longer["at_chosen"]["double_fires"]["fired_twice"] == 0
     assert longer["refractory_s"] == 1.5 and longer["refractory_set"]
     assert not summarise_fusion([("A", a, TRIG), ("B", b, TRIG)], "stop")["refractory_set"]
+
+
+# -------------------------------------------------------------- a keyword that needs both models
+
+
+def test_coincident_times_fire_when_the_last_member_detects_within_the_window_of_the_others():
+    from wakeword.train.fusion import coincident_times
+
+    a, b = np.array([1.0, 5.0, 9.0]), np.array([1.4, 7.0, 9.0])
+    np.testing.assert_array_equal(coincident_times([a, b], 1.0), [1.4, 9.0, 9.0])  # 5.0 and 7.0 are 2 s apart
+    np.testing.assert_array_equal(coincident_times([a, b], 3.0), [1.4, 7.0, 9.0, 9.0])  # B's last before 5.0 is 1.4
+    assert len(coincident_times([a, b], 0.3)) == 2  # only the tie at 9.0, seen from each side
+    # three members: all three within the window, not two of them
+    c = np.array([1.2, 6.9])
+    np.testing.assert_array_equal(coincident_times([a, b, c], 1.0), [1.4])
+    assert len(coincident_times([a, np.zeros(0)], 1.0)) == 0
+
+
+def loud_stream(hours, seed, fold, where, height):
+    stream = stream_set(hours, 20, seed, fold)
+    for k in where:
+        stream.scores.scores[k - 2 : k + 3, 0] = np.array([0.3, 0.7, 1.0, 0.7, 0.3]) * height
+    return stream
+
+
+#: a coarse grid keeps these tests quick (the full grid makes 139 x 139 combinations)
+GRID = (0.3, 0.5, 0.7, 0.8, 0.9, 0.93, 0.95, 0.96, 0.98, 0.99)
+
+
+def pair_folds(where, seed=0, heights=np.full(20, 0.95), lag_windows=0):
+    """Two folds of 20 trials peaking at `heights` and a 2 h stream with 20 quiet negatives (at most
+    0.9, at moments set by `seed`) and two loud ones (0.97) at the windows `where`."""
+    out = []
+    for fold in range(2):
+        trials = trial_set(20, heights, fold)
+        if lag_windows:
+            trials.scores.scores[:] = np.roll(trials.scores.scores, lag_windows, axis=0)
+        out.append({"trials:clean": trials, "negative": loud_stream(2.0, seed + fold, fold, where, 0.97)})
+    return out
+
+
+def test_a_pair_that_must_agree_hears_what_both_hear_without_the_false_accepts_of_either():
+    from wakeword.train.fusion import summarise_all
+
+    # each model has two loud negatives per 2 h fold (1 FA/h alone at any threshold that hears the
+    # 0.95 trials), at different moments: together they never agree on a negative
+    a, b = pair_folds([1000, 9000]), pair_folds([20000, 40000], seed=10)
+    out = summarise_all([("A", a, TRIG), ("B", b, TRIG)], "stop", GRID)
+    assert out["mode"] == "all" and out["name"] == "A & B"
+    for name in ("A", "B"):
+        assert out["nested_members"][name]["frr"]["clean"] == 1.0  # alone: only thresholds above 0.97 meet 0.5 FA/h
+    chosen = out["at_chosen"]
+    assert chosen["frr"]["clean"] == 0.0 and chosen["fa_count"] == 0
+    assert out["nested"]["frr"]["clean"] == 0.0 and out["nested"]["fa_count"] == 0
+    assert max(chosen["thresholds"].values()) <= 0.95
+    assert chosen["latency_s"]["detections"] == 40
+    # the same loud negatives in both: they agree on them, so the pair must stay above 0.97 too
+    same = summarise_all([("A", pair_folds([1000, 9000]), TRIG), ("B", pair_folds([1000, 9000], seed=10), TRIG)], "stop", GRID)
+    assert same["at_chosen"]["frr"]["clean"] == 1.0
+
+
+def test_a_pair_that_must_agree_misses_a_word_the_second_model_hears_after_the_window():
+    from wakeword.train.fusion import summarise_all
+
+    a = pair_folds([1000, 9000])
+    # B detects each word 0.8 s after A, still inside the word's span (its clip and a window after)
+    b = pair_folds([20000, 40000], seed=10, lag_windows=8)
+    assert summarise_all([("A", a, TRIG), ("B", b, TRIG)], "stop", GRID, window_s=0.5)["at_chosen"]["frr"]["clean"] == 1.0
+    wide = summarise_all([("A", a, TRIG), ("B", b, TRIG)], "stop", GRID, window_s=1.0)
+    assert wide["at_chosen"]["frr"]["clean"] == 0.0 and wide["coincidence_s"] == 1.0
+    with pytest.raises(Exception, match="coincidence window"):
+        summarise_all([("A", a, TRIG), ("B", b, TRIG)], "stop", GRID, window_s=0.0)

@@ -200,9 +200,10 @@ def _cross_corpus_lines(results: dict) -> list[str]:
 
 def _fusion_lines(results: dict, shipped: dict) -> list[str]:
     """'Both models at once': each --fuse pair, at its pooled thresholds and nested."""
-    fusions = [f for f in results.get("fusions") or [] if f.get("at_chosen")]
+    fusions = [f for f in results.get("fusions") or [] if f.get("at_chosen") and f.get("mode", "any") == "any"]
+    both = [f for f in results.get("fusions") or [] if f.get("at_chosen") and f.get("mode") == "all"]
     if not fusions:
-        return []
+        return _all_lines(both)
     files = {m["name"]: shipped.get(m["run_dir"], {}).get("file") for m in results["models"]}
     out = ["### Two models at once", "",
            "A `models:` list with two models of one keyword fires when either fires, once per refractory period. "
@@ -238,8 +239,34 @@ def _fusion_lines(results: dict, shipped: dict) -> list[str]:
             out += ["In config.yaml, with the shipped models: `{models: [" + ", ".join(
                 f"{{path: {file}, threshold: {fmt_threshold(p['thresholds'][n])}}}" for n, file in zip(f["members"], named))
                 + f"]{trigger}}}`.", ""]
-    return out
+    return out + _all_lines(both)
 
+
+def _all_lines(fusions: list[dict]) -> list[str]:
+    """'Two models that must agree': each --fuse-all pair, at its pooled thresholds and nested."""
+    if not fusions:
+        return []
+    out = ["### Two models that must agree", "",
+           "The keyword fires only when every model of the pair fires within the coincidence window of the other, "
+           "once per refractory period. From the same out-of-fold scores: a trial counts as detected when the two "
+           "models' coincident detections fall in it, and the stream's false accepts are the coincidences. Each model's "
+           "threshold ranges over the grid, also where it fires far too often alone. The thresholds are chosen as for "
+           "the pairs above, pooled and nested; the nested rows are the fair comparison.", ""]
+    for f in fusions:
+        conds = f["conditions"]
+        p = f["at_chosen"]
+        rows = [["", "thresholds", *[f"FRR {c}" for c in conds], "FA/h", "latency p50 / p90"]]
+        rows.append([f"**{f['name']}** (within {f['coincidence_s']:g} s), pooled choice",
+                     ", ".join(f"{n} {fmt_threshold(t)}" for n, t in p["thresholds"].items()),
+                     *[frr_cell(p, c) for c in conds], fa_cell(p), latency_cell(p)])
+        nested = [(f"**{f['name']}**, nested", f["nested"])] + [(f"{n} alone, nested", v) for n, v in f["nested_members"].items()]
+        for label, n in nested:
+            if not n.get("met"):
+                rows.append([label, "not met", *["n/a"] * len(conds), "n/a", ""])
+                continue
+            rows.append([label, "per fold", *[frr_cell(n, c) for c in conds], fa_cell(n), ""])
+        out += [_md_table(rows), ""]
+    return out
 
 def _experiment_lines(card_dir: Path, name: str = EXPERIMENTS_FILE) -> list[str]:
     """'## What was tried' from card_dir/name (experiments.json); nothing if the file is absent."""

@@ -40,7 +40,7 @@ from .evalsets import (
     build_solo_trials,
     snr_name,
 )
-from .fusion import summarise_fusion
+from .fusion import summarise_all, summarise_fusion
 from .scoring import score_stream
 from .thresholds import (
     TARGET_FA_PER_HOUR,
@@ -346,11 +346,13 @@ def _base_trigger(run_dir: Path):
 def cross_validate(recipes: dict[str, Path], plan: FoldPlan, keyword: str, seed: int = 0,
                    hours: float = DEFAULT_EVAL_HOURS, snrs_db=DEFAULT_SNRS_DB, placements: int = DEFAULT_PLACEMENTS,
                    cache_dir: Path | None = DEFAULT_CACHE_DIR, extra_sources=(), all_clips=None, fusions=(),
-                   fusion_refractory_s: float | None = None) -> dict:
+                   fusion_refractory_s: float | None = None, fusions_all=(), coincidence_s: float | None = None) -> dict:
     """Score every recipe's fold models ({name: run dir}) on their folds; the results dict.
 
     fusions: tuples of recipe names run together on the keyword (fusion.py), each summarised
-    from the same scores, with every member's refractory period fusion_refractory_s if given."""
+    from the same scores, with every member's refractory period fusion_refractory_s if given.
+    fusions_all: the same for keywords that need every member to fire within coincidence_s
+    (fusion.summarise_all; its default window if None)."""
     if not plan.k:
         raise ConfigError("cross-validation needs --folds K")
     scored: dict[str, list[dict]] = {name: [] for name in recipes}
@@ -367,6 +369,10 @@ def cross_validate(recipes: dict[str, Path], plan: FoldPlan, keyword: str, seed:
     fused = [summarise_fusion([(n, scored[n], TriggerSettings(**by_name[n]["trigger"])) for n in combo], keyword,
                               refractory_s=fusion_refractory_s)
              for combo in fusions]
+    fused += [summarise_all([(n, scored[n], TriggerSettings(**by_name[n]["trigger"])) for n in combo], keyword,
+                            refractory_s=fusion_refractory_s,
+                            **({} if coincidence_s is None else {"window_s": coincidence_s}))
+              for combo in fusions_all]
     return {
         "keyword": keyword,
         "folds": plan.k,

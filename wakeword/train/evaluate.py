@@ -41,7 +41,7 @@ from . import data as datamod
 from .common import DEFAULT_DATA, DEFAULT_FOLDS, FoldPlan
 from .crossval import DEFAULT_CACHE_DIR, DEFAULT_EVAL_HOURS, cross_validate
 from .evalsets import DEFAULT_PLACEMENTS, DEFAULT_SNRS_DB
-from .fusion import parse_fusions
+from .fusion import DEFAULT_COINCIDENCE_S, parse_fusions
 from .report import plot_det, print_report
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,11 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--fuse", action="append", default=[], metavar="NAME+NAME",
                    help="also figure these recipes run together (a models: list with both; the keyword fires when "
                         "either fires), from the same scores; repeatable")
+    p.add_argument("--fuse-all", action="append", default=[], metavar="NAME+NAME",
+                   help="also figure these recipes as a keyword that fires only when every one of them fires "
+                        "within --coincidence-ms of the others, from the same scores; repeatable")
+    p.add_argument("--coincidence-ms", type=float, default=None, metavar="MS",
+                   help=f"the --fuse-all window (default {1000 * DEFAULT_COINCIDENCE_S:g})")
     p.add_argument("--fuse-refractory-ms", type=float, default=None, metavar="MS",
                    help="the --fuse pairs' refractory period (config.yaml's trigger.refractory_ms; default: each model's own)")
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation audio (placements, streams)")
@@ -149,6 +154,9 @@ def main(argv=None, prog: str = PROG) -> int:
                      "snrs_db": list(args.snr_db or DEFAULT_SNRS_DB), "held_out_sources": list(args.hold_out_source)}
             check_same_evaluation(earlier, asked, args.add_to)
         fusions = parse_fusions(args.fuse, list(recipes))
+        fusions_all = parse_fusions(args.fuse_all, list(recipes), flag="--fuse-all")
+        if args.coincidence_ms is not None and not 0 < args.coincidence_ms <= 10000:
+            raise ConfigError(f"--coincidence-ms must be between 0 and 10000, got {args.coincidence_ms:g}")
         if args.fuse_refractory_ms is not None and not 0 < args.fuse_refractory_ms <= 60000:
             raise ConfigError(f"--fuse-refractory-ms must be between 0 and 60000, got {args.fuse_refractory_ms:g}")
         clips = datamod.load_corpus(args.data, args.keyword)
@@ -157,7 +165,9 @@ def main(argv=None, prog: str = PROG) -> int:
                                  tuple(args.snr_db) if args.snr_db else DEFAULT_SNRS_DB, args.placements,
                                  args.cache_dir, args.hold_out_source, clips,
                                  fusions=fusions,
-                                 fusion_refractory_s=None if args.fuse_refractory_ms is None else args.fuse_refractory_ms / 1000)
+                                 fusion_refractory_s=None if args.fuse_refractory_ms is None else args.fuse_refractory_ms / 1000,
+                                 fusions_all=fusions_all,
+                                 coincidence_s=None if args.coincidence_ms is None else args.coincidence_ms / 1000)
         det_path = args.det or args.out.with_name(args.out.stem + "-det.png")
         results.update(
             created_utc=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -29,14 +29,14 @@ from .scoring import first_hit_s
 from .thresholds import TARGET_FA_PER_HOUR, THRESHOLD_GRID
 
 
-def parse_fusions(texts, names) -> list[tuple[str, ...]]:
-    """--fuse values ("A1+E0") -> name tuples; ConfigError unless each names two or more
-    distinct recipes among `names`."""
+def parse_fusions(texts, names, flag: str = "--fuse") -> list[tuple[str, ...]]:
+    """--fuse (or --fuse-all) values ("A1+E0") -> name tuples; ConfigError unless each names two
+    or more distinct recipes among `names`."""
     out = []
     for text in texts:
         combo = tuple(text.split("+"))
         if len(combo) < 2 or len(set(combo)) < len(combo) or any(n not in names for n in combo):
-            raise ConfigError(f"--fuse {text}: give two or more different --model names joined by '+' "
+            raise ConfigError(f"{flag} {text}: give two or more different --model names joined by '+' "
                               f"(the names are: {', '.join(names)})")
         out.append(combo)
     return out
@@ -212,6 +212,180 @@ def summarise_fusion(parts: list[tuple[str, list[dict], TriggerSettings]], keywo
         lat.append(np.nanmin(firsts[:, ok], axis=0) - ends[f][ok])
     lat = np.concatenate(lat)
     fig["double_fires"] = _double_fires(parts, members, combo, keyword, refractory_s)
+    fig["latency_s"] = ({"median": float(np.median(lat)), "p90": float(np.percentile(lat, 90)), "detections": int(len(lat))}
+                        if len(lat) else None)
+    out["at_chosen"] = fig
+    return out
+
+
+# ------------------------------------------------------------------ every member must agree
+
+
+#: How far apart (s) the members' detections of one word may be for "all" to fire: the embedding
+#: model answers up to about half a second after the MFCC model (their latencies' 90th percentiles).
+DEFAULT_COINCIDENCE_S = 1.0
+#: A member's thresholds at which it alone fires more often than this (per hour, pooled) are left
+#: out of the "all" search: they cost time and, in the runs here, never made a pair that met the target.
+ALL_MEMBER_CAP_PER_HOUR = 100.0
+
+
+def _thinned(times: np.ndarray, refractory_s: float) -> np.ndarray:
+    """_merged_times, without its loop when no two detections are within refractory_s."""
+    times = np.sort(times)
+    if len(times) < 2 or np.all(np.diff(times) >= refractory_s):
+        return times.astype(np.float64)
+    return _merged_times(times, refractory_s)
+
+
+def coincident_times(detections: list[np.ndarray], window_s: float) -> np.ndarray:
+    """The times (s, sorted) at which one member detects while every other member has detected
+    within the last window_s (at or before that time): where a keyword that needs all its models
+    fires, before its refractory period (see _merged_times) thins them."""
+    fires = []
+    for i, mine in enumerate(detections):
+        ok = np.ones(len(mine), bool)
+        for j, other in enumerate(detections):
+            if j == i:
+                continue
+            idx = np.searchsorted(other, mine, side="right")
+            last = other[np.maximum(idx - 1, 0)] if len(other) else np.zeros(len(mine))
+            ok &= (idx > 0) & (mine - last <= window_s)
+        fires.append(mine[ok])
+    return np.sort(np.concatenate(fires)) if fires else np.zeros(0)
+
+
+@dataclasses.dataclass
+class _AllTable:
+    """Every combination of the members' grid thresholds, per fold: false accepts (n_combo, k),
+    misses (n_combo, k, n_conditions), and the keyword trials per fold and condition (k, n_conditions)."""
+
+    combos: list
+    fa: np.ndarray
+    misses: np.ndarray
+    trials: np.ndarray
+
+
+def _all_table(parts, members: list[_Member], keyword: str, conditions, window_s: float, refractory_s: float) -> _AllTable:
+    k = len(parts[0][1])
+    hours = sum(s["negative"].hours for s in parts[0][1])
+    grids = [[t for t in m.thresholds if sum(m.fa[t]) <= ALL_MEMBER_CAP_PER_HOUR * hours] for m in members]
+    combos = list(product(*grids))
+    fa = np.zeros((len(combos), k), np.int64)
+    misses = np.zeros((len(combos), k, len(conditions)), np.int64)
+    trials = np.zeros((k, len(conditions)), np.int64)
+    # every member's detections at every grid threshold, once per set
+    dets = [{t: {(f, c): (m.detections[t][f] if c == "negative" else
+                          p[1][f][f"trials:{c}"].detections_s(keyword, t, m.trigger))
+                 for f in range(k) for c in ["negative", *conditions]}
+             for t in grid} for p, m, grid in zip(parts, members, grids)]
+    spans = {}
+    for f in range(k):
+        for ci, c in enumerate(conditions):
+            s = parts[0][1][f][f"trials:{c}"]
+            starts, ends = s.index.arrays_s()
+            keep = np.array([e.label == keyword for e in s.index.events], bool)
+            window = max(p[1][f][f"trials:{c}"].window_s for p in parts)
+            spans[f, c] = (starts[keep], ends[keep], window)
+            trials[f, ci] = int(keep.sum())
+    for n, combo in enumerate(combos):
+        for f in range(k):
+            got = [dets[i][t][f, "negative"] for i, t in enumerate(combo)]
+            fa[n, f] = len(_thinned(coincident_times(got, window_s), refractory_s))
+            for ci, c in enumerate(conditions):
+                got = [dets[i][t][f, c] for i, t in enumerate(combo)]
+                starts, ends, window = spans[f, c]
+                fired = _thinned(coincident_times(got, window_s), refractory_s)
+                misses[n, f, ci] = int(np.sum(np.isnan(first_hit_s(fired, starts, ends, window))))
+    return _AllTable(combos, fa, misses, trials)
+
+
+def _choose_all(table: _AllTable, folds, hours_by_fold) -> int | None:
+    """Index of the combination with the lowest mean FRR over the conditions at <= TARGET FA/h
+    over `folds` (only those), ties to the fewer false accepts, then the higher thresholds (the
+    margin against negatives none of these folds held); None if none meets the target."""
+    folds = list(folds)
+    hours = sum(hours_by_fold[f] for f in folds)
+    fa = table.fa[:, folds].sum(axis=1)
+    ok = np.flatnonzero(fa <= TARGET_FA_PER_HOUR * hours)
+    if not len(ok):
+        return None
+    frr = table.misses[ok][:, folds, :].sum(axis=1) / np.maximum(table.trials[folds].sum(axis=0), 1)
+    order = np.lexsort((-ok, fa[ok], frr.mean(axis=1)))
+    return int(ok[order[0]])
+
+
+def _all_figures(table: _AllTable, index_by_fold: list[int], folds, conditions, hours_by_fold) -> dict:
+    folds = list(folds)
+    fa = int(sum(table.fa[n, f] for n, f in zip(index_by_fold, folds)))
+    hours = sum(hours_by_fold[f] for f in folds)
+    missed = sum(table.misses[n, f] for n, f in zip(index_by_fold, folds))
+    total = table.trials[folds].sum(axis=0)
+    frr = {c: float(missed[i] / total[i]) if total[i] else float("nan") for i, c in enumerate(conditions)}
+    return {"fa_count": fa, "hours": hours, "fa_per_hour": fa / hours if hours else float("nan"), "frr": frr}
+
+
+def summarise_all(parts: list[tuple[str, list[dict], TriggerSettings]], keyword: str, grid=THRESHOLD_GRID,
+                  refractory_s: float | None = None, window_s: float = DEFAULT_COINCIDENCE_S) -> dict:
+    """Like summarise_fusion, for a keyword that fires only when every member fires within
+    window_s of the others: a trial is detected when the members' coincident detections fall in
+    it, and the stream's false accepts are the coincidences, thinned by the refractory period.
+    Each member's thresholds range over the grid up to ALL_MEMBER_CAP_PER_HOUR false accepts alone
+    (a pair that must agree can use members that fire far too often alone). The entry has
+    "mode": "all"."""
+    if not window_s > 0:
+        raise ConfigError(f"the coincidence window must be positive, got {window_s!r}")
+    k = len(parts[0][1])
+    conditions = [c.split(":", 1)[1] for c in parts[0][1][0] if c.startswith("trials:")]
+    own = {trig.refractory_s for _, _, trig in parts}
+    if refractory_s is not None:
+        parts = [(name, scored, dataclasses.replace(trig, refractory_s=float(refractory_s))) for name, scored, trig in parts]
+    refractory_s = max(trig.refractory_s for _, _, trig in parts)
+    members = [_member(name, scored, trig, conditions, keyword, grid, refractory_s) for name, scored, trig in parts]
+    table = _all_table(parts, members, keyword, conditions, window_s, refractory_s)
+    hours_by_fold = [s["negative"].hours for s in parts[0][1]]
+    name = " & ".join(m.name for m in members)
+    out = {"name": name, "mode": "all", "members": [m.name for m in members], "keyword": keyword, "folds": k,
+           "conditions": conditions, "coincidence_s": float(window_s), "member_cap_per_hour": ALL_MEMBER_CAP_PER_HOUR,
+           "combinations": len(table.combos), "refractory_s": refractory_s,
+           "refractory_set": own != {refractory_s},
+           "nested_members": {m.name: _nested([m], k, conditions, hours_by_fold, refractory_s) for m in members}}
+    picks = []
+    for f in range(k):
+        n = _choose_all(table, [g for g in range(k) if g != f], hours_by_fold)
+        if n is None:
+            break
+        picks.append(n)
+    if len(picks) < k:
+        out["nested"] = {"met": False}
+    else:
+        nested = _all_figures(table, picks, range(k), conditions, hours_by_fold)
+        nested.update(met=True, thresholds_by_fold=[[float(t) for t in table.combos[n]] for n in picks],
+                      frr_by_fold={c: [_all_figures(table, [picks[f]], [f], conditions, hours_by_fold)["frr"][c]
+                                       for f in range(k)] for c in conditions})
+        out["nested"] = nested
+    best = _choose_all(table, range(k), hours_by_fold)
+    if best is None:
+        out["at_chosen"] = None
+        return out
+    combo = table.combos[best]
+    fig = _all_figures(table, [best] * k, range(k), conditions, hours_by_fold)
+    fig["thresholds"] = {m.name: float(t) for m, t in zip(members, combo)}
+    by_fold = [_all_figures(table, [best], [f], conditions, hours_by_fold) for f in range(k)]
+    fig["frr_by_fold"] = {c: [b["frr"][c] for b in by_fold] for c in conditions}
+    fig["fa_per_hour_by_fold"] = [b["fa_per_hour"] for b in by_fold]
+    ends = _word_ends(parts[0][1], keyword)
+    lat = []
+    for f in range(k):
+        s = parts[0][1][f][f"trials:{CONDITION_CLEAN}"]
+        starts, stops = s.index.arrays_s()
+        keep = np.array([e.label == keyword for e in s.index.events], bool)
+        window = max(p[1][f][f"trials:{CONDITION_CLEAN}"].window_s for p in parts)
+        fired = _merged_times(coincident_times([m.clean_detections[t][f] for m, t in zip(members, combo)], window_s),
+                              refractory_s)
+        first = first_hit_s(fired, starts[keep], stops[keep], window)
+        ok = ~np.isnan(first)
+        lat.append(first[ok] - ends[f][ok])
+    lat = np.concatenate(lat)
     fig["latency_s"] = ({"median": float(np.median(lat)), "p90": float(np.percentile(lat, 90)), "detections": int(len(lat))}
                         if len(lat) else None)
     out["at_chosen"] = fig
