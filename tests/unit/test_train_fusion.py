@@ -166,3 +166,14 @@ def test_a_pair_that_must_agree_misses_a_word_the_second_model_hears_after_the_w
     assert wide["at_chosen"]["frr"]["clean"] == 0.0 and wide["coincidence_s"] == 1.0
     with pytest.raises(Exception, match="coincidence window"):
         summarise_all([("A", a, TRIG), ("B", b, TRIG)], "stop", GRID, window_s=0.0)
+
+
+def test_a_model_that_must_agree_with_itself_is_the_model_alone():
+    from wakeword.train.fusion import summarise_all
+
+    heights = np.linspace(0.5, 1.0, 20)
+    a = pair_folds([1000], heights=heights)
+    out = summarise_all([("A", a, TRIG), ("B", a, TRIG)], "stop", GRID)
+    alone = out["nested_members"]["A"]
+    assert alone["met"] and 0.0 < alone["frr"]["clean"] < 1.0
+    assert out["nested"]["frr"] == alone["frr"] and out["nested"]["fa_count"] == alone["fa_count"]

@@ -290,6 +290,29 @@ def test_evaluate_adds_a_recipe_to_an_earlier_comparison_of_the_same_evaluation_
         assert not out.exists()
 
 
+def test_evaluate_figures_a_pair_that_must_agree_and_a_model_agreeing_with_itself_is_the_model_alone(tiny_cv, corpus, tmp_path):
+    run, tmp = tiny_cv
+    out = tmp_path / "pair.json"
+    base = [sys.executable, "-m", "wakeword.train.evaluate", "--data", str(corpus), "--folds", "2",
+            "--cache-dir", str(tmp / "runs" / "eval-cache"), "--model", f"ours={run}", "--model", f"again={run}",
+            "--hours", "0.02", "--out", str(out)]
+    r = subprocess.run(base + ["--fuse-all", "ours+again", "--coincidence-ms", "500"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    results = json.loads(out.read_text())
+    (pair,) = results["fusions"]
+    assert pair["mode"] == "all" and pair["members"] == ["ours", "again"] and pair["coincidence_s"] == 0.5
+    # the same scores twice agree at every detection: the pair at its best is the model at its best
+    # (the tiny corpus may leave no threshold within 0.5 FA/h: then neither meets it)
+    alone = pair["nested_members"]["ours"]
+    assert pair["nested"]["met"] == alone["met"]
+    if alone["met"]:
+        assert pair["nested"]["frr"] == alone["frr"] and pair["nested"]["fa_count"] == alone["fa_count"]
+    for bad, message in ((["--fuse-all", "ours+nope"], "--fuse-all ours+nope"), (["--fuse-all", "ours+again", "--coincidence-ms", "nan"], "--coincidence-ms")):
+        r = subprocess.run(base + bad, capture_output=True, text=True, timeout=600)
+        last = r.stderr.strip().splitlines()[-1]
+        assert r.returncode == 2 and last.startswith("error: ") and message in last and "Traceback" not in r.stderr, r.stderr
+
+
 def test_keywords_is_the_same_flag_as_keyword():
     from wakeword.train.mfcc_trainer import parse_args
 
