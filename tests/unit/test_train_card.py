@@ -125,3 +125,16 @@ def test_a_pair_that_must_agree_gets_its_own_section_and_no_either_fires_config(
     assert "### Two models that must agree" in card and "### Two models at once" not in card
     assert "| **ours & emb** (within 1 s), pooled choice | ours 0.500, emb 0.900 | 8.1 % (7-10 %) |" in card
     assert "| **ours & emb**, nested | per fold | 10.0 % (9-12 %) |" in card and "| ours alone, nested | not met |" in card
+
+
+def test_the_card_gives_the_per_speaker_misses_when_the_results_have_them(tmp_path):
+    from wakeword.train.card import render_card
+
+    res = results(tmp_path, tmp_path / "runs" / "cv" / "ours")
+    label = "FRR clean per speaker: mean / median / share missed half the time or more"
+    assert label not in render_card(res, tmp_path / "r.json", tmp_path / "README.md")  # older results: no row
+    for key in ("at_chosen", "at_target_fa"):
+        res["models"][0][key]["frr_by_speaker"] = {"clean": {"speakers": 107, "mean": 0.235, "median": 0.0,
+                                                             "half_or_more": 0.22, "all": 0.15}}
+    card = render_card(res, tmp_path / "r.json", tmp_path / "README.md")
+    assert f"| {label} | 23.5 % / 0.0 % / 22.0 % of 107 |" in card

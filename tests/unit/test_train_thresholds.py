@@ -250,3 +250,17 @@ def test_a_word_that_never_fires_does_not_hold_the_others_worst_frr_back():
     c = th.allocate_thresholds([0.5, 0.9], {**fa, "deaf": [1, 1]}, frr, 1.0, max_fa_per_hour=1, margin_logit=0)
     assert c["hard"].threshold == pytest.approx(0.9) and c["easy"].threshold == pytest.approx(0.9)
     assert sum(x.fa_count for x in c.values()) == 1
+
+
+def test_the_operating_point_counts_each_speaker_once_beside_the_pooled_clips():
+    from wakeword.train.crossval import operating_point
+
+    # 20 trials: speaker "big" has 12 clips, all heard; eight speakers have one clip each, all missed
+    trials = trial_set(20, np.r_[np.full(12, 0.95), np.full(8, 0.3)])
+    trials.index.events[:] = [dataclasses.replace(e, speaker="big" if i < 12 else f"s{i}")
+                              for i, e in enumerate(trials.index.events)]
+    point = operating_point([{"trials:clean": trials, "negative": stream_set(1.0, 10, 0)}], ["clean"], "stop", 0.5, TRIG)
+    assert point["frr"]["clean"] == pytest.approx(8 / 20)  # per clip
+    per = point["frr_by_speaker"]["clean"]
+    assert per["speakers"] == 9 and per["mean"] == pytest.approx(8 / 9)  # per person: 8 of 9 never heard
+    assert per["median"] == 1.0 and per["half_or_more"] == pytest.approx(8 / 9) and per["all"] == pytest.approx(8 / 9)

@@ -84,6 +84,13 @@ def shipped_models(card_dir: Path) -> dict[str, dict]:
     return out
 
 
+def speaker_cell(x: dict) -> str:
+    """crossval.speaker_frr's figures in one cell."""
+    if not x.get("speakers"):
+        return "n/a"
+    return f"{pct(x['mean'])} / {pct(x['median'])} / {pct(x['half_or_more'])} of {x['speakers']}"
+
+
 def comparison_rows(results: dict, shipped: dict) -> list[list[str]]:
     """Metric rows x recipe columns: the card's main table."""
     models = results["models"]
@@ -108,6 +115,10 @@ def comparison_rows(results: dict, shipped: dict) -> list[list[str]]:
             add(f"FRR {c} (fold range)", [frr_cell(m[key], c) if m.get(key) else "n/a" for m in models])
         add("FRR clean, without the single-speaker folder",
             [pct(m[key]["frr_without_single_speaker"]["clean"]) if m.get(key) else "n/a" for m in models])
+        if any((m.get(key) or {}).get("frr_by_speaker") for m in models):
+            add("FRR clean per speaker: mean / median / share missed half the time or more",
+                [speaker_cell(m[key]["frr_by_speaker"]["clean"]) if (m.get(key) or {}).get("frr_by_speaker") else "n/a"
+                 for m in models])
         add("FA/h (count in hours)", [fa_cell(m[key]) if m.get(key) else "n/a" for m in models])
         add("FA/h, fold range", [f"{min(m[key]['fa_per_hour_by_fold']):.2f}-{max(m[key]['fa_per_hour_by_fold']):.2f}" if m.get(key) else "n/a" for m in models])
         add("FA on command words", [solo_cell(m[key], "command") if m.get(key) else "n/a" for m in models])

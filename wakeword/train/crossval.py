@@ -204,6 +204,17 @@ def _trial_sets(scored: list[dict], cond: str) -> list[ScoredSet]:
     return [s[f"trials:{cond}"] for s in scored if f"trials:{cond}" in s]
 
 
+def speaker_frr(hits_by_speaker: dict) -> dict:
+    """Misses seen per person rather than per clip: {speakers, mean (each speaker's FRR averaged,
+    so a speaker with many clips counts once), median, half_or_more (the share of speakers missed
+    at least half the time), all (the share missed every time)}."""
+    frr = np.array([1.0 - np.mean(v) for v in hits_by_speaker.values() if len(v)], np.float64)
+    if not len(frr):
+        return {"speakers": 0, "mean": float("nan"), "median": float("nan"), "half_or_more": float("nan"), "all": float("nan")}
+    return {"speakers": int(len(frr)), "mean": float(frr.mean()), "median": float(np.median(frr)),
+            "half_or_more": float(np.mean(frr >= 0.5)), "all": float(np.mean(frr >= 1.0))}
+
+
 def operating_point(scored: list[dict], conditions: list[str], keyword: str, threshold: float, trigger,
                     whole_sources: dict[str, int] | None = None) -> dict:
     """Every figure at one threshold, pooled over folds, with each fold's own beside it.
@@ -212,18 +223,23 @@ def operating_point(scored: list[dict], conditions: list[str], keyword: str, thr
     whole_source_folds): that fold's model never trained on them, so its figures on their clips
     are a cross-corpus check."""
     streams = [s["negative"] for s in scored]
-    point = {"threshold": float(threshold), "frr": {}, "frr_by_fold": {}, "frr_without_single_speaker": {}}
+    point = {"threshold": float(threshold), "frr": {}, "frr_by_fold": {}, "frr_without_single_speaker": {},
+             "frr_by_speaker": {}}
     for cond in conditions:
         sets = _trial_sets(scored, cond)
         point["frr"][cond] = pooled_frr(sets, keyword, threshold, trigger)
         point["frr_by_fold"][cond] = [pooled_frr([s], keyword, threshold, trigger) for s in sets]
-        others = []
+        others, by_speaker = [], {}
         for s in sets:
             h = s.hits(keyword, threshold, trigger, labels=(keyword,))
-            mask = np.array([e.speaker != SINGLE_SPEAKER for e in s.index.events if e.label == keyword], bool)
+            speakers = [e.speaker for e in s.index.events if e.label == keyword]
+            mask = np.array([sp != SINGLE_SPEAKER for sp in speakers], bool)
             others.append(h[mask])
+            for sp, hit in zip(speakers, h):
+                by_speaker.setdefault(sp, []).append(bool(hit))
         joined = np.concatenate(others) if others else np.zeros(0, bool)
         point["frr_without_single_speaker"][cond] = float(1 - joined.mean()) if len(joined) else float("nan")
+        point["frr_by_speaker"][cond] = speaker_frr(by_speaker)
     lat = np.concatenate([s.latencies_s(keyword, threshold, trigger) for s in _trial_sets(scored, CONDITION_CLEAN)])
     point["latency_s"] = ({"median": float(np.median(lat)), "p90": float(np.percentile(lat, 90)), "detections": int(len(lat))}
                           if len(lat) else None)

@@ -128,5 +128,10 @@ def print_report(results: dict, out=sys.stdout) -> None:
               + (", ".join(f"{k} {v}" for k, v in p["fa_by_source"].items()) or "none"), file=out)
         others = ", ".join(f"{c} {pct(v)}" for c, v in p["frr_without_single_speaker"].items())
         print(f"{m['name']}: FRR without the single-speaker folder: {others}", file=out)
+        per = p.get("frr_by_speaker", {}).get("clean")
+        if per and per["speakers"]:
+            print(f"{m['name']}: clean FRR per speaker ({per['speakers']} speakers): mean {pct(per['mean'])}, median "
+                  f"{pct(per['median'])}; missed half the time or more: {pct(per['half_or_more'])}, every time: {pct(per['all'])}",
+                  file=out)
         for name, x in p.get("held_out_corpora", {}).items():
             print(f"{m['name']}: held-out corpus {name}: {x['fa_per_hour']:.2f} FA/h ({x['fa_count']} in {x['hours']:.1f} h)", file=out)
