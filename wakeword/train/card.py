@@ -226,19 +226,8 @@ def _fusion_lines(results: dict, shipped: dict) -> list[str]:
            "a little from the single models' own rows above, whose threshold rule adds a margin), and are the fair "
            "comparison.", ""]
     for f in fusions:
-        conds = f["conditions"]
         p = f["at_chosen"]
-        rows = [["", "thresholds", *[f"FRR {c}" for c in conds], "FA/h", "latency p50 / p90"]]
-        rows.append([f"**{f['name']}**, pooled choice",
-                     ", ".join(f"{n} {fmt_threshold(t)}" for n, t in p["thresholds"].items()),
-                     *[frr_cell(p, c) for c in conds], fa_cell(p), latency_cell(p)])
-        nested = [(f"**{f['name']}**, nested", f["nested"])] + [(f"{n} alone, nested", v) for n, v in f["nested_members"].items()]
-        for label, n in nested:
-            if not n.get("met"):
-                rows.append([label, "not met", *["n/a"] * len(conds), "n/a", ""])
-                continue
-            rows.append([label, "per fold", *[frr_cell(n, c) for c in conds], fa_cell(n), ""])
-        out += [_md_table(rows), ""]
+        out += [_pair_table(f, f"**{f['name']}**, pooled choice"), ""]
         twice = p.get("double_fires")
         if twice:
             out += [f"At the pooled choice the pair fires twice on {twice['fired_twice']} of the {twice['trials_fired']} clean "
@@ -253,6 +242,21 @@ def _fusion_lines(results: dict, shipped: dict) -> list[str]:
     return out + _all_lines(both)
 
 
+def _pair_table(f: dict, pooled_label: str) -> str:
+    """A pair's table: its pooled choice of thresholds, then nested, then each member alone nested."""
+    conds, p = f["conditions"], f["at_chosen"]
+    rows = [["", "thresholds", *[f"FRR {c}" for c in conds], "FA/h", "latency p50 / p90"]]
+    rows.append([pooled_label, ", ".join(f"{n} {fmt_threshold(t)}" for n, t in p["thresholds"].items()),
+                 *[frr_cell(p, c) for c in conds], fa_cell(p), latency_cell(p)])
+    nested = [(f"**{f['name']}**, nested", f["nested"])] + [(f"{n} alone, nested", v) for n, v in f["nested_members"].items()]
+    for label, n in nested:
+        if not n.get("met"):
+            rows.append([label, "not met", *["n/a"] * len(conds), "n/a", ""])
+            continue
+        rows.append([label, "per fold", *[frr_cell(n, c) for c in conds], fa_cell(n), ""])
+    return _md_table(rows)
+
+
 def _all_lines(fusions: list[dict]) -> list[str]:
     """'Two models that must agree': each --fuse-all pair, at its pooled thresholds and nested."""
     if not fusions:
@@ -261,23 +265,14 @@ def _all_lines(fusions: list[dict]) -> list[str]:
            "The keyword fires only when every model of the pair fires within the coincidence window of the other, "
            "once per refractory period. From the same out-of-fold scores: a trial counts as detected when the two "
            "models' coincident detections fall in it, and the stream's false accepts are the coincidences. Each model's "
-           "threshold ranges over the grid, also where it fires far too often alone. The thresholds are chosen as for "
-           "the pairs above, pooled and nested; the nested rows are the fair comparison.", ""]
+           "threshold ranges over the grid, also where it fires far too often alone. The pair of thresholds is chosen "
+           f"on the pooled scores (lowest mean FRR over the conditions at <= {TARGET_FA_PER_HOUR:g} FA/h), and nested: "
+           "each fold's on the other folds only, for the pair and for each model alone. The nested rows are the fair "
+           "comparison. This is an evaluation only: the daemon's `models:` list fires when either model fires.", ""]
     for f in fusions:
-        conds = f["conditions"]
-        p = f["at_chosen"]
-        rows = [["", "thresholds", *[f"FRR {c}" for c in conds], "FA/h", "latency p50 / p90"]]
-        rows.append([f"**{f['name']}** (within {f['coincidence_s']:g} s), pooled choice",
-                     ", ".join(f"{n} {fmt_threshold(t)}" for n, t in p["thresholds"].items()),
-                     *[frr_cell(p, c) for c in conds], fa_cell(p), latency_cell(p)])
-        nested = [(f"**{f['name']}**, nested", f["nested"])] + [(f"{n} alone, nested", v) for n, v in f["nested_members"].items()]
-        for label, n in nested:
-            if not n.get("met"):
-                rows.append([label, "not met", *["n/a"] * len(conds), "n/a", ""])
-                continue
-            rows.append([label, "per fold", *[frr_cell(n, c) for c in conds], fa_cell(n), ""])
-        out += [_md_table(rows), ""]
+        out += [_pair_table(f, f"**{f['name']}** (within {f['coincidence_s']:g} s), pooled choice"), ""]
     return out
+
 
 def _experiment_lines(card_dir: Path, name: str = EXPERIMENTS_FILE) -> list[str]:
     """'## What was tried' from card_dir/name (experiments.json); nothing if the file is absent."""

@@ -174,13 +174,10 @@ def _double_fires(parts, members, combo, keyword: str, refractory_s: float) -> d
     return {"trials_fired": fired, "fired_twice": twice, "fraction": twice / fired if fired else 0.0}
 
 
-def summarise_fusion(parts: list[tuple[str, list[dict], TriggerSettings]], keyword: str, grid=THRESHOLD_GRID,
-                     refractory_s: float | None = None) -> dict:
-    """parts: (recipe name, its scored folds as crossval.score_fold gives them, its chosen
-    trigger settings) for each member. The results entry of the pair.
-
-    refractory_s: every member's refractory period, as config.yaml's trigger.refractory_ms sets
-    every model's; None keeps each member's own (the keyword then stays quiet for the longest)."""
+def _setup(parts, keyword: str, grid, refractory_s: float | None):
+    """What both kinds of pair start from: (folds, conditions, the members' own refractory periods,
+    parts with refractory_s set if given, the pair's refractory period, the members at every
+    grid threshold)."""
     k = len(parts[0][1])
     conditions = [c.split(":", 1)[1] for c in parts[0][1][0] if c.startswith("trials:")]
     own = {trig.refractory_s for _, _, trig in parts}
@@ -189,6 +186,17 @@ def summarise_fusion(parts: list[tuple[str, list[dict], TriggerSettings]], keywo
     # the Pipeline keeps a shared keyword quiet for the longest refractory period of its models
     refractory_s = max(trig.refractory_s for _, _, trig in parts)
     members = [_member(name, scored, trig, conditions, keyword, grid, refractory_s) for name, scored, trig in parts]
+    return k, conditions, own, parts, refractory_s, members
+
+
+def summarise_fusion(parts: list[tuple[str, list[dict], TriggerSettings]], keyword: str, grid=THRESHOLD_GRID,
+                     refractory_s: float | None = None) -> dict:
+    """parts: (recipe name, its scored folds as crossval.score_fold gives them, its chosen
+    trigger settings) for each member. The results entry of the pair.
+
+    refractory_s: every member's refractory period, as config.yaml's trigger.refractory_ms sets
+    every model's; None keeps each member's own (the keyword then stays quiet for the longest)."""
+    k, conditions, own, parts, refractory_s, members = _setup(parts, keyword, grid, refractory_s)
     hours_by_fold = [s["negative"].hours for s in parts[0][1]]
     name = " + ".join(m.name for m in members)
     out = {"name": name, "members": [m.name for m in members], "keyword": keyword, "folds": k, "conditions": conditions,
@@ -334,13 +342,7 @@ def summarise_all(parts: list[tuple[str, list[dict], TriggerSettings]], keyword:
     "mode": "all"."""
     if not window_s > 0:
         raise ConfigError(f"the coincidence window must be positive, got {window_s!r}")
-    k = len(parts[0][1])
-    conditions = [c.split(":", 1)[1] for c in parts[0][1][0] if c.startswith("trials:")]
-    own = {trig.refractory_s for _, _, trig in parts}
-    if refractory_s is not None:
-        parts = [(name, scored, dataclasses.replace(trig, refractory_s=float(refractory_s))) for name, scored, trig in parts]
-    refractory_s = max(trig.refractory_s for _, _, trig in parts)
-    members = [_member(name, scored, trig, conditions, keyword, grid, refractory_s) for name, scored, trig in parts]
+    k, conditions, own, parts, refractory_s, members = _setup(parts, keyword, grid, refractory_s)
     table = _all_table(parts, members, keyword, conditions, window_s, refractory_s)
     hours_by_fold = [s["negative"].hours for s in parts[0][1]]
     name = " & ".join(m.name for m in members)
