@@ -151,7 +151,7 @@ def _models(raw_model, raw_models, base_dir: Path) -> tuple:
 
 
 def _trigger(raw) -> TriggerConfig:
-    raw = dict(_mapping(raw, "trigger", {"threshold", *TRIGGER_CONFIG_KEYS}))
+    raw = dict(_mapping(raw, "trigger", {"threshold", "combine", "coincidence_ms", *TRIGGER_CONFIG_KEYS}))
     return TriggerConfig.from_keys(**raw)
 
 

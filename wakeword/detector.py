@@ -106,6 +106,9 @@ class ModelSetup:
     model: TfliteModel
     thresholds: dict
     trigger: TriggerSettings
+    #: a keyword this model shares with others fires only when all of them have fired within this
+    #: many seconds of each other (config.yaml's trigger.combine: all); None: when any fires
+    agree_within_s: float | None = None
 
     @classmethod
     def recommended(cls, model: TfliteModel) -> "ModelSetup":
@@ -116,7 +119,8 @@ class ModelSetup:
     def configured(cls, model: TfliteModel, trigger: TriggerConfig, where: str = "config") -> "ModelSetup":
         """The sidecar's recommendations overridden by config.yaml's trigger section; ConfigError
         naming `where` for a keyword the model lacks or a hop that is not a whole number of frames."""
-        setup = cls(model, trigger.thresholds(model.spec.thresholds, where), trigger.apply(model.spec.trigger))
+        setup = cls(model, trigger.thresholds(model.spec.thresholds, where), trigger.apply(model.spec.trigger),
+                    trigger.coincidence_s if trigger.combine == "all" else None)
         try:
             hop_frames_for(setup.trigger.hop_s, model.spec.frontend.frame_step_s)
         except ConfigError as exc:
@@ -139,7 +143,8 @@ def load_setups(config) -> list[ModelSetup]:
     trigger section's timing applies to every model.
 
     Two models may detect one keyword (an MFCC and a speech-embedding model of "stop", say): the
-    keyword then fires when either model fires, once per refractory period (Pipeline), and each
+    keyword then fires when either model fires (or, with trigger.combine: all, when both have
+    fired within trigger.coincidence_ms), once per refractory period (Pipeline), and each
     model needs its own threshold for it, since their scores are not on one scale. ConfigError,
     naming config.source, for a keyword-wise trigger.threshold on such a keyword, a threshold or
     actions.keywords section naming a keyword no model has, or a front end whose extra is missing."""
@@ -174,6 +179,9 @@ def load_setups(config) -> list[ModelSetup]:
                 raise ConfigError(f"{where}: {m.key} ({m.path.name}) shares {kw!r} with {' and '.join(x for x in models if not x.startswith(m.key + ' '))}: "
                                   f"give it its own threshold ({m.key}.threshold; the model card gives the pair's), "
                                   "its sidecar's is for the model alone")
+    if config.trigger.combine == "all" and not any(len(m) > 1 for m in owner.values()):
+        raise ConfigError(f"{where}: trigger.combine: all needs a keyword that two or more models detect "
+                          f"(each of {', '.join(owner)} has one model)")
     if isinstance(shared, dict):
         for kw in shared:
             if kw not in owner:
@@ -228,7 +236,10 @@ class Pipeline:
 
     A keyword that several models detect fires when any of them fires; a detection of it less
     than the firing model's refractory period from the keyword's last detection, by whichever
-    model, is dropped, so one spoken word fires once however many models hear it.
+    model, is dropped, so one spoken word fires once however many models hear it. If their
+    setups say agree_within_s (trigger.combine: all), it fires instead when the last of them
+    fires with every other one's latest detection of it within agree_within_s, at that last
+    detection's time and naming every model ("a.tflite+b.tflite"), once per refractory period.
     """
 
     setups: list
@@ -260,6 +271,17 @@ class Pipeline:
         self._last_s: dict[str, float] = {kw: -np.inf for kw, n in counts.items() if n > 1}
         self._shared_refractory_s = {kw: max(lane.setup.trigger.refractory_s for lane in self.lanes if kw in lane.setup.keywords)
                                      for kw in self._last_s}
+        #: keyword -> the agreement window of a keyword that needs all its models, and each of
+        #: its lanes' latest detection (lane index -> Detection)
+        self._agree_s: dict[str, float] = {}
+        for kw in self._last_s:
+            windows = {lane.setup.agree_within_s for lane in self.lanes if kw in lane.setup.keywords}
+            if len(windows) > 1:
+                raise ValueError(f"the models sharing {kw!r} disagree on whether all must fire ({sorted(map(str, windows))})")
+            if windows != {None}:
+                self._agree_s[kw] = float(windows.pop())
+        self._latest: dict[str, dict[int, Detection]] = {kw: {} for kw in self._agree_s}
+        self._sharing = {kw: [i for i, lane in enumerate(self.lanes) if kw in lane.setup.keywords] for kw in self._agree_s}
 
     @property
     def model(self) -> TfliteModel:
@@ -301,14 +323,37 @@ class Pipeline:
         out = []
         for det, lane in sorted(found, key=lambda p: p[0].time_s) if len(found) > 1 else found:
             kw = det.keyword
+            if kw in self._agree_s:
+                det = self._agreed(det, lane)
+                if det is None:
+                    continue
             if kw in self._last_s:
                 last = self._last_s[kw]
                 if abs(det.time_s - last) < self._shared_refractory_s[kw]:
                     continue
                 self._last_s[kw] = max(last, det.time_s)
-                det = replace(det, model=lane.setup.model.path.name)  # which of the sharing models heard it
+                if det.model is None:
+                    det = replace(det, model=lane.setup.model.path.name)  # which of the sharing models heard it
             out.append(det)
         return out
+
+    def _agreed(self, det: Detection, lane: _Lane) -> Detection | None:
+        """A keyword that needs all its models: this lane's detection recorded as its latest; the
+        agreed detection if every sharing lane's latest is within the window of the newest (at
+        the newest's time, naming every model), else None."""
+        kw = det.keyword
+        latest = self._latest[kw]
+        i = self.lanes.index(lane)
+        if i not in latest or det.time_s >= latest[i].time_s:
+            latest[i] = det
+        if len(latest) < len(self._sharing[kw]):
+            return None
+        times = [d.time_s for d in latest.values()]
+        if max(times) - min(times) > self._agree_s[kw]:
+            return None
+        newest = max(latest.values(), key=lambda d: d.time_s)
+        names = "+".join(self.lanes[j].setup.model.path.name for j in self._sharing[kw])
+        return replace(newest, model=names)
 
 
 def band_warning(source_rate_hz: int, setups) -> str | None:

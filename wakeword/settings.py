@@ -237,6 +237,12 @@ TRIGGER_CONFIG_KEYS = {
 }
 
 
+#: trigger.combine's values, and trigger.coincidence_ms's default and range (ms)
+COMBINE_MODES = ("any", "all")
+DEFAULT_COINCIDENCE_S = 1.0
+COINCIDENCE_MS_RANGE = (50, 10000)
+
+
 def check_threshold(value, key: str) -> float:
     """A detection threshold: a finite number strictly between 0 and 1."""
     check_number(value, key, 0, 1, lo_open=True)
@@ -255,8 +261,14 @@ class TriggerConfig:
 
     threshold: float | dict | None = None
     overrides: tuple = ()
+    #: a keyword several models detect: "any" fires when one of them fires, "all" only when every
+    #: one of them has fired within coincidence_s of the others (detector.Pipeline)
+    combine: str = "any"
+    coincidence_s: float = DEFAULT_COINCIDENCE_S
 
     def __post_init__(self):
+        if self.combine not in COMBINE_MODES:
+            raise ConfigError(f"trigger.combine must be one of {', '.join(COMBINE_MODES)}, got {self.combine!r}")
         t = self.threshold
         if isinstance(t, dict):
             object.__setattr__(self, "threshold", {str(k): check_threshold(v, f"trigger.threshold.{k}") for k, v in t.items()})
@@ -269,9 +281,19 @@ class TriggerConfig:
         object.__setattr__(self, "overrides", tuple(sorted(dict(self.overrides).items())))
 
     @classmethod
-    def from_keys(cls, threshold=None, **keys) -> "TriggerConfig":
+    def from_keys(cls, threshold=None, combine=None, coincidence_ms=None, **keys) -> "TriggerConfig":
         """From config.yaml's keys (hop_ms, smoothing_windows, patience_windows, refractory_ms);
-        None values are left to the model. Ranges are TriggerSettings', in the key's unit."""
+        None values are left to the model. Ranges are TriggerSettings', in the key's unit.
+        combine ("any", the default, or "all") and coincidence_ms (only with "all") are the
+        pipeline's, for keywords several models share."""
+        combine = "any" if combine is None else combine
+        if not isinstance(combine, str) or combine not in COMBINE_MODES:
+            raise ConfigError(f"trigger.combine must be one of {', '.join(COMBINE_MODES)}, got {combine!r}")
+        coincidence_s = DEFAULT_COINCIDENCE_S
+        if coincidence_ms is not None:
+            if combine != "all":
+                raise ConfigError("trigger.coincidence_ms applies only with trigger.combine: all")
+            coincidence_s = check_number(coincidence_ms, "trigger.coincidence_ms", *COINCIDENCE_MS_RANGE) / 1000.0
         over = {}
         for key, value in keys.items():
             if key not in TRIGGER_CONFIG_KEYS:
@@ -284,7 +306,7 @@ class TriggerConfig:
             hi = None if meta["hi"] is None else round(meta["hi"] / scale, 9)
             check_number(value, f"trigger.{key}", lo, hi, integer=True)
             over[name] = value * scale if scale != 1 else value
-        return cls(threshold=threshold, overrides=tuple(over.items()))
+        return cls(threshold=threshold, overrides=tuple(over.items()), combine=combine, coincidence_s=float(coincidence_s))
 
     def value(self, key: str):
         """A config.yaml key's value as given (hop_ms, ...), or None when the model decides."""

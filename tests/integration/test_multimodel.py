@@ -117,6 +117,41 @@ def test_two_models_of_one_keyword_fire_once_per_word_whichever_hears_it_first(t
     assert all(d["model"] in ("stop.tflite", "stop-embedding.tflite") for d in lines), lines
 
 
+def test_two_models_that_must_agree_fire_once_per_word_when_the_later_one_hears_it(tmp_path):
+    pytest.importorskip("openwakeword")
+    mfcc, _ = _stop_times(write_config(tmp_path, "models: [stop.tflite]\n"))
+    emb, _ = _stop_times(write_config(tmp_path, "models: [stop-embedding.tflite]\n"))
+    pair = ("models:\n  - {path: stop.tflite, threshold: 0.98}\n  - {path: stop-embedding.tflite, threshold: %s}\n"
+            "trigger: {combine: all%s}\n")
+    for block_s in (None, 0.1):
+        agreed, models = _stop_times(write_config(tmp_path, pair % (0.99206, "")), block_s)
+        assert agreed == [max(a, b) for a, b in zip(mfcc, emb)], (block_s, agreed, mfcc, emb)  # when both have heard it
+        assert models == ["stop.tflite+stop-embedding.tflite"] * 2
+    # a partner that never fires silences the keyword, which either model alone would fire on
+    deaf, _ = _stop_times(write_config(tmp_path, pair % (0.99999, "")))
+    assert deaf == [] and _stop_times(write_config(tmp_path, pair.replace("combine: all", "combine: any") % (0.99999, "")))[0] == mfcc
+    # a window shorter than the gap between the two models' detections of each word: no agreement
+    gaps = [abs(a - b) for a, b in zip(mfcc, emb)]
+    assert min(gaps) > 0.05, gaps  # the two front ends' windows end at different times
+    assert _stop_times(write_config(tmp_path, pair % (0.99206, ", coincidence_ms: 50")))[0] == []
+    r = wakeword("--config", write_config(tmp_path, pair % (0.99206, "")), "--dry-run", MIXED, "--json")
+    assert r.returncode == 0, r.stderr
+    assert [json.loads(line)["model"] for line in r.stdout.splitlines()] == ["stop.tflite+stop-embedding.tflite"] * 2
+
+
+@pytest.mark.parametrize("text, needles", [
+    ("trigger: {combine: both}\n", ("trigger.combine must be one of any, all", "'both'")),
+    ("trigger: {combine: 1}\n", ("trigger.combine must be one of any, all",)),
+    ("trigger: {combine: all}\n", ("trigger.combine: all needs a keyword that two or more models detect",)),
+    ("trigger: {coincidence_ms: 500}\n", ("trigger.coincidence_ms applies only with trigger.combine: all",)),
+    ("trigger: {combine: all, coincidence_ms: .nan}\n", ("trigger.coincidence_ms must be a finite number",)),
+    ("trigger: {combine: all, coincidence_ms: 20}\n", ("trigger.coincidence_ms must be between 50 and 10000",)),
+])
+def test_bad_agreement_settings_are_one_line_errors(tmp_path, text, needles):
+    r = wakeword("--config", write_config(tmp_path, text), "--check-config", "--no-probe")
+    assert_one_line_error(r, *needles)
+
+
 PAIR = "models:\n  - {path: stop.tflite, threshold: 0.99}\n  - {path: stop-embedding.tflite, threshold: 0.994}\n"
 
 

@@ -214,7 +214,7 @@ def _fusion_lines(results: dict, shipped: dict) -> list[str]:
     fusions = [f for f in results.get("fusions") or [] if f.get("at_chosen") and f.get("mode", "any") == "any"]
     both = [f for f in results.get("fusions") or [] if f.get("at_chosen") and f.get("mode") == "all"]
     if not fusions:
-        return _all_lines(both)
+        return _all_lines(both, results, shipped)
     files = {m["name"]: shipped.get(m["run_dir"], {}).get("file") for m in results["models"]}
     out = ["### Two models at once", "",
            "A `models:` list with two models of one keyword fires when either fires, once per refractory period. "
@@ -239,7 +239,7 @@ def _fusion_lines(results: dict, shipped: dict) -> list[str]:
             out += ["In config.yaml, with the shipped models: `{models: [" + ", ".join(
                 f"{{path: {file}, threshold: {fmt_threshold(p['thresholds'][n])}}}" for n, file in zip(f["members"], named))
                 + f"]{trigger}}}`.", ""]
-    return out + _all_lines(both)
+    return out + _all_lines(both, results, shipped)
 
 
 def _pair_table(f: dict, pooled_label: str) -> str:
@@ -257,10 +257,11 @@ def _pair_table(f: dict, pooled_label: str) -> str:
     return _md_table(rows)
 
 
-def _all_lines(fusions: list[dict]) -> list[str]:
+def _all_lines(fusions: list[dict], results: dict, shipped: dict) -> list[str]:
     """'Two models that must agree': each --fuse-all pair, at its pooled thresholds and nested."""
     if not fusions:
         return []
+    files = {m["name"]: shipped.get(m["run_dir"], {}).get("file") for m in results["models"]}
     out = ["### Two models that must agree", "",
            "The keyword fires only when every model of the pair fires within the coincidence window of the other, "
            "once per refractory period. From the same out-of-fold scores: a trial counts as detected when the two "
@@ -268,9 +269,15 @@ def _all_lines(fusions: list[dict]) -> list[str]:
            "threshold ranges over the grid, also where it fires far too often alone. The pair of thresholds is chosen "
            f"on the pooled scores (lowest mean FRR over the conditions at <= {TARGET_FA_PER_HOUR:g} FA/h), and nested: "
            "each fold's on the other folds only, for the pair and for each model alone. The nested rows are the fair "
-           "comparison. This is an evaluation only: the daemon's `models:` list fires when either model fires.", ""]
+           "comparison. In the daemon: a `models:` list with both and `trigger.combine: all`.", ""]
     for f in fusions:
         out += [_pair_table(f, f"**{f['name']}** (within {f['coincidence_s']:g} s), pooled choice"), ""]
+        named = [files.get(n) for n in f["members"]]
+        if all(named):
+            p = f["at_chosen"]
+            out += ["In config.yaml, with the shipped models: `{models: [" + ", ".join(
+                f"{{path: {file}, threshold: {fmt_threshold(p['thresholds'][n])}}}" for n, file in zip(f["members"], named))
+                + f"], trigger: {{combine: all, coincidence_ms: {1000 * f['coincidence_s']:.0f}}}}}`.", ""]
     return out
 
 
