@@ -312,7 +312,9 @@ def apply_overrides(config: Config, overrides: dict) -> Config:
             config = replace(config, models=models)
         if "trigger" in sections:
             keys = {k: config.trigger.value(k) for k in TRIGGER_CONFIG_KEYS}
-            merged = {"threshold": config.trigger.threshold, **keys, **sections["trigger"]}
+            t = config.trigger
+            kept = {"combine": t.combine, "coincidence_ms": 1000 * t.coincidence_s} if t.combine == "all" else {}
+            merged = {"threshold": t.threshold, **keys, **kept, **sections["trigger"]}
             config = replace(config, trigger=_trigger(merged))
             if "threshold" in sections["trigger"]:  # --threshold: every keyword of every model
                 config = replace(config, models=tuple(replace(m, threshold=None) for m in config.models))

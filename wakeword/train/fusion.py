@@ -23,7 +23,7 @@ from itertools import product
 import numpy as np
 
 from ..errors import ConfigError
-from ..settings import TriggerSettings
+from ..settings import DEFAULT_COINCIDENCE_S, TriggerSettings
 from .evalsets import CONDITION_CLEAN
 from .scoring import first_hit_s
 from .thresholds import TARGET_FA_PER_HOUR, THRESHOLD_GRID
@@ -229,9 +229,6 @@ def summarise_fusion(parts: list[tuple[str, list[dict], TriggerSettings]], keywo
 # ------------------------------------------------------------------ every member must agree
 
 
-#: How far apart (s) the members' detections of one word may be for "all" to fire: the embedding
-#: model answers up to about half a second after the MFCC model (their latencies' 90th percentiles).
-DEFAULT_COINCIDENCE_S = 1.0
 #: A member's thresholds at which it alone fires more often than this (per hour, pooled) are left
 #: out of the "all" search: they cost time and, in the runs here, never made a pair that met the target.
 ALL_MEMBER_CAP_PER_HOUR = 100.0
