@@ -248,9 +248,15 @@ def check_config(args) -> int:
         print("trigger: " + ", ".join(f"{k}={v:.3f}" for k, v in s.thresholds.items())
               + f", hop {t.hop_s * 1000:.0f} ms, smoothing {t.smoothing_windows}, "
               f"patience {t.patience_windows}, refractory {t.refractory_s * 1000:.0f} ms")
+    keywords = keywords_of(setups)
+    shared = [kw for kw in keywords if sum(kw in s.keywords for s in setups) > 1]
+    if shared:
+        tr = config.trigger
+        how = (f"only when all its models fire within {tr.coincidence_s * 1000:.0f} ms (trigger.combine: all)"
+               if tr.combine == "all" else "when any of its models fires (trigger.combine: any)")
+        print(f"shared: {', '.join(shared)} fires {how}")
     a = config.actions
     hooks = resolve_hooks(a)
-    keywords = keywords_of(setups)
     for prefix, acts in a.sections():
         hook = hooks.get(f"{prefix}.hook.command")
         label = "actions" if prefix == "actions" else f"actions for {prefix[len('actions.keywords.'):]}"

@@ -139,12 +139,14 @@ def test_two_models_that_must_agree_fire_once_per_word_when_the_later_one_hears_
     assert [json.loads(line)["model"] for line in r.stdout.splitlines()] == ["stop.tflite+stop-embedding.tflite"] * 2
 
 
-def test_a_command_line_trigger_override_keeps_the_agreement_settings(tmp_path):
+def test_a_command_line_trigger_override_keeps_the_agreement_settings_and_check_config_shows_them(tmp_path):
     pytest.importorskip("openwakeword")
     cfg = write_config(tmp_path, PAIR + "trigger: {combine: all, coincidence_ms: 400}\n")
     config = apply_overrides(load_config(cfg), {"trigger.hop_ms": 80})  # what --hop-ms does
     assert config.trigger.combine == "all" and config.trigger.coincidence_s == pytest.approx(0.4)
     assert [s.agree_within_s for s in load_setups(config)] == [pytest.approx(0.4)] * 2
+    r = wakeword("--config", cfg, "--check-config", "--no-probe")
+    assert r.returncode == 0 and "shared: stop fires only when all its models fire within 400 ms" in r.stdout, r.stdout + r.stderr
     plain = apply_overrides(load_config(write_config(tmp_path, PAIR)), {"trigger.hop_ms": 80})
     assert plain.trigger.combine == "any" and {s.agree_within_s for s in load_setups(plain)} == {None}
 

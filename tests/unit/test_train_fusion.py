@@ -103,9 +103,9 @@ def test_coincident_times_fire_when_the_last_member_detects_within_the_window_of
     from wakeword.train.fusion import coincident_times
 
     a, b = np.array([1.0, 5.0, 9.0]), np.array([1.4, 7.0, 9.0])
-    np.testing.assert_array_equal(coincident_times([a, b], 1.0), [1.4, 9.0, 9.0])  # 5.0 and 7.0 are 2 s apart
-    np.testing.assert_array_equal(coincident_times([a, b], 3.0), [1.4, 7.0, 9.0, 9.0])  # B's last before 5.0 is 1.4
-    assert len(coincident_times([a, b], 0.3)) == 2  # only the tie at 9.0, seen from each side
+    np.testing.assert_array_equal(coincident_times([a, b], 1.0), [1.4, 9.0])  # 5.0 and 7.0 are 2 s apart
+    np.testing.assert_array_equal(coincident_times([a, b], 3.0), [1.4, 7.0, 9.0])  # B's last before 5.0 is 1.4
+    np.testing.assert_array_equal(coincident_times([a, b], 0.3), [9.0])  # only the tie, once
     # three members: all three within the window, not two of them
     c = np.array([1.2, 6.9])
     np.testing.assert_array_equal(coincident_times([a, b, c], 1.0), [1.4])
@@ -164,16 +164,40 @@ def test_a_pair_that_must_agree_misses_a_word_the_second_model_hears_after_the_w
     assert summarise_all([("A", a, TRIG), ("B", b, TRIG)], "stop", GRID, window_s=0.5)["at_chosen"]["frr"]["clean"] == 1.0
     wide = summarise_all([("A", a, TRIG), ("B", b, TRIG)], "stop", GRID, window_s=1.0)
     assert wide["at_chosen"]["frr"]["clean"] == 0.0 and wide["coincidence_s"] == 1.0
-    with pytest.raises(Exception, match="coincidence window"):
+    from wakeword.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="coincidence window"):
         summarise_all([("A", a, TRIG), ("B", b, TRIG)], "stop", GRID, window_s=0.0)
 
 
 def test_a_model_that_must_agree_with_itself_is_the_model_alone():
     from wakeword.train.fusion import summarise_all
 
-    heights = np.linspace(0.5, 1.0, 20)
-    a = pair_folds([1000], heights=heights)
+    # folds that differ (their trials peak at different heights), so each fold's nested choice,
+    # made on the other fold, is not its own, and ties between thresholds are broken as for one model
+    a = pair_folds([1000], heights=np.linspace(0.5, 1.0, 20))
+    a[1]["trials:clean"] = trial_set(20, np.r_[np.full(10, 0.955), np.full(10, 0.97)], 1)
     out = summarise_all([("A", a, TRIG), ("B", a, TRIG)], "stop", GRID)
     alone = out["nested_members"]["A"]
     assert alone["met"] and 0.0 < alone["frr"]["clean"] < 1.0
     assert out["nested"]["frr"] == alone["frr"] and out["nested"]["fa_count"] == alone["fa_count"]
+
+
+def test_a_folds_nested_choice_of_a_pair_that_must_agree_never_looks_at_that_fold():
+    from wakeword.train.fusion import summarise_all
+
+    def three(a_loud_in_fold0):
+        a, b = [], []
+        for fold in range(3):
+            stream_a = stream_set(2.0, 20, fold, fold)
+            if fold == 0 and a_loud_in_fold0:  # 700 negatives at 0.6 for A alone: 350/h in that fold
+                for k in range(700):
+                    stream_a.scores.scores[100 + 100 * k : 105 + 100 * k, 0] = np.array([0.3, 0.7, 1.0, 0.7, 0.3]) * 0.6
+            a.append({"trials:clean": trial_set(20, np.full(20, 0.55), fold), "negative": stream_a})
+            b.append({"trials:clean": trial_set(20, np.full(20, 0.95), fold), "negative": stream_set(2.0, 20, 50 + fold, fold)})
+        return [("A", a, TRIG), ("B", b, TRIG)]
+
+    quiet = summarise_all(three(False), "stop", GRID)["nested"]["thresholds_by_fold"]
+    loud = summarise_all(three(True), "stop", GRID)["nested"]["thresholds_by_fold"]
+    assert quiet[0][0] <= 0.5  # A must run low to hear its quiet trials
+    assert loud[0] == quiet[0]  # fold 0's own negatives cannot move fold 0's thresholds, nor its candidates

@@ -307,7 +307,11 @@ def test_evaluate_figures_a_pair_that_must_agree_and_a_model_agreeing_with_itsel
     assert pair["nested"]["met"] == alone["met"]
     if alone["met"]:
         assert pair["nested"]["frr"] == alone["frr"] and pair["nested"]["fa_count"] == alone["fa_count"]
-    for bad, message in ((["--fuse-all", "ours+nope"], "--fuse-all ours+nope"), (["--fuse-all", "ours+again", "--coincidence-ms", "nan"], "--coincidence-ms")):
+    for bad, message in ((["--fuse-all", "ours+nope"], "--fuse-all ours+nope"),
+                         (["--fuse-all", "ours+again", "--coincidence-ms", "nan"], "--coincidence-ms must be between 50 and 10000"),
+                         (["--fuse-all", "ours+again", "--coincidence-ms", "20"], "--coincidence-ms must be between 50 and 10000"),
+                         (["--coincidence-ms", "500"], "--coincidence-ms applies only with --fuse-all"),
+                         (["--model", f"third={run}", "--fuse-all", "ours+again+third"], "give two recipes")):
         r = subprocess.run(base + bad, capture_output=True, text=True, timeout=600)
         last = r.stderr.strip().splitlines()[-1]
         assert r.returncode == 2 and last.startswith("error: ") and message in last and "Traceback" not in r.stderr, r.stderr

@@ -275,9 +275,10 @@ def _all_lines(fusions: list[dict], results: dict, shipped: dict) -> list[str]:
         named = [files.get(n) for n in f["members"]]
         if all(named):
             p = f["at_chosen"]
+            refractory = f", refractory_ms: {1000 * f['refractory_s']:.0f}" if f.get("refractory_set") else ""
             out += ["In config.yaml, with the shipped models: `{models: [" + ", ".join(
                 f"{{path: {file}, threshold: {fmt_threshold(p['thresholds'][n])}}}" for n, file in zip(f["members"], named))
-                + f"], trigger: {{combine: all, coincidence_ms: {1000 * f['coincidence_s']:.0f}}}}}`.", ""]
+                + f"], trigger: {{combine: all, coincidence_ms: {1000 * f['coincidence_s']:.0f}{refractory}}}}}`.", ""]
     return out
 
 

@@ -36,12 +36,13 @@ if __name__ == "__main__":  # run as a script: name a missing extra before the i
     require_or_exit(PROG, "soundfile", "matplotlib")
 
 from ..errors import ConfigError, WakewordError  # noqa: E402 - after the check above
+from ..settings import COINCIDENCE_MS_RANGE, DEFAULT_COINCIDENCE_S
 from ..textfile import read_text_file
 from . import data as datamod
 from .common import DEFAULT_DATA, DEFAULT_FOLDS, FoldPlan
 from .crossval import DEFAULT_CACHE_DIR, DEFAULT_EVAL_HOURS, cross_validate
 from .evalsets import DEFAULT_PLACEMENTS, DEFAULT_SNRS_DB
-from .fusion import DEFAULT_COINCIDENCE_S, parse_fusions
+from .fusion import parse_fusions
 from .report import plot_det, print_report
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("--coincidence-ms", type=float, default=None, metavar="MS",
                    help=f"the --fuse-all window (default {1000 * DEFAULT_COINCIDENCE_S:g})")
     p.add_argument("--fuse-refractory-ms", type=float, default=None, metavar="MS",
-                   help="the --fuse pairs' refractory period (config.yaml's trigger.refractory_ms; default: each model's own)")
+                   help="the --fuse and --fuse-all pairs' refractory period (config.yaml's trigger.refractory_ms; "
+                        "default: each model's own)")
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation audio (placements, streams)")
     p.add_argument("--hours", type=float, default=DEFAULT_EVAL_HOURS, help="negative stream per fold, hours (default %(default)s)")
     p.add_argument("--snr-db", type=float, action="append", help=f"noisy conditions (default {list(DEFAULT_SNRS_DB)})")
@@ -155,8 +157,17 @@ def main(argv=None, prog: str = PROG) -> int:
             check_same_evaluation(earlier, asked, args.add_to)
         fusions = parse_fusions(args.fuse, list(recipes))
         fusions_all = parse_fusions(args.fuse_all, list(recipes), flag="--fuse-all")
-        if args.coincidence_ms is not None and not 0 < args.coincidence_ms <= 10000:
-            raise ConfigError(f"--coincidence-ms must be between 0 and 10000, got {args.coincidence_ms:g}")
+        for combo in fusions_all:
+            if len(combo) != 2:
+                raise ConfigError(f"--fuse-all {'+'.join(combo)}: give two recipes (every pair of thresholds is tried; "
+                                  "three would take hours)")
+        if args.coincidence_ms is not None:
+            if not fusions_all:
+                raise ConfigError("--coincidence-ms applies only with --fuse-all")
+            lo, hi = COINCIDENCE_MS_RANGE
+            if not lo <= args.coincidence_ms <= hi:  # the daemon's trigger.coincidence_ms range (NaN fails too)
+                raise ConfigError(f"--coincidence-ms must be between {lo} and {hi} (trigger.coincidence_ms's range), "
+                                  f"got {args.coincidence_ms:g}")
         if args.fuse_refractory_ms is not None and not 0 < args.fuse_refractory_ms <= 60000:
             raise ConfigError(f"--fuse-refractory-ms must be between 0 and 60000, got {args.fuse_refractory_ms:g}")
         clips = datamod.load_corpus(args.data, args.keyword)

@@ -256,25 +256,36 @@ def coincident_times(detections: list[np.ndarray], window_s: float) -> np.ndarra
             last = other[np.maximum(idx - 1, 0)] if len(other) else np.zeros(len(mine))
             ok &= (idx > 0) & (mine - last <= window_s)
         fires.append(mine[ok])
-    return np.sort(np.concatenate(fires)) if fires else np.zeros(0)
+    # two members detecting at the same instant agree once, not once from each side
+    return np.unique(np.concatenate(fires)) if fires else np.zeros(0)
 
 
 @dataclasses.dataclass
 class _AllTable:
     """Every combination of the members' grid thresholds, per fold: false accepts (n_combo, k),
-    misses (n_combo, k, n_conditions), and the keyword trials per fold and condition (k, n_conditions)."""
+    misses (n_combo, k, n_conditions), the keyword trials per fold and condition (k, n_conditions),
+    and each member's own false accepts at its threshold (n_combo, n_members, k), by which a
+    choice over some folds applies ALL_MEMBER_CAP_PER_HOUR on those folds only."""
 
     combos: list
     fa: np.ndarray
     misses: np.ndarray
     trials: np.ndarray
+    member_fa: np.ndarray
 
 
 def _all_table(parts, members: list[_Member], keyword: str, conditions, window_s: float, refractory_s: float) -> _AllTable:
     k = len(parts[0][1])
-    hours = sum(s["negative"].hours for s in parts[0][1])
-    grids = [[t for t in m.thresholds if sum(m.fa[t]) <= ALL_MEMBER_CAP_PER_HOUR * hours] for m in members]
+    hours = np.array([s["negative"].hours for s in parts[0][1]])
+
+    def capped_somewhere(m, t):  # under the cap on the folds of some nested or pooled choice
+        fa = np.array(m.fa[t], np.float64)
+        subsets = [np.arange(k) != f for f in range(k)] + [np.ones(k, bool)]
+        return any(fa[s].sum() <= ALL_MEMBER_CAP_PER_HOUR * hours[s].sum() for s in subsets)
+
+    grids = [[t for t in m.thresholds if capped_somewhere(m, t)] for m in members]
     combos = list(product(*grids))
+    member_fa = np.array([[m.fa[t] for m, t in zip(members, combo)] for combo in combos], np.int64).reshape(len(combos), len(members), k)
     fa = np.zeros((len(combos), k), np.int64)
     misses = np.zeros((len(combos), k, len(conditions)), np.int64)
     trials = np.zeros((k, len(conditions)), np.int64)
@@ -301,21 +312,22 @@ def _all_table(parts, members: list[_Member], keyword: str, conditions, window_s
                 starts, ends, window = spans[f, c]
                 fired = _thinned(coincident_times(got, window_s), refractory_s)
                 misses[n, f, ci] = int(np.sum(np.isnan(first_hit_s(fired, starts, ends, window))))
-    return _AllTable(combos, fa, misses, trials)
+    return _AllTable(combos, fa, misses, trials, member_fa)
 
 
 def _choose_all(table: _AllTable, folds, hours_by_fold) -> int | None:
     """Index of the combination with the lowest mean FRR over the conditions at <= TARGET FA/h
-    over `folds` (only those), ties to the fewer false accepts, then the higher thresholds (the
-    margin against negatives none of these folds held); None if none meets the target."""
+    over `folds` (only those: the members' cap too), ties to the fewer false accepts, then the
+    first in grid order, as _choose breaks them; None if none meets the target."""
     folds = list(folds)
     hours = sum(hours_by_fold[f] for f in folds)
     fa = table.fa[:, folds].sum(axis=1)
-    ok = np.flatnonzero(fa <= TARGET_FA_PER_HOUR * hours)
+    capped = np.all(table.member_fa[:, :, folds].sum(axis=2) <= ALL_MEMBER_CAP_PER_HOUR * hours, axis=1)
+    ok = np.flatnonzero((fa <= TARGET_FA_PER_HOUR * hours) & capped)
     if not len(ok):
         return None
     frr = table.misses[ok][:, folds, :].sum(axis=1) / np.maximum(table.trials[folds].sum(axis=0), 1)
-    order = np.lexsort((-ok, fa[ok], frr.mean(axis=1)))
+    order = np.lexsort((ok, fa[ok], frr.mean(axis=1)))
     return int(ok[order[0]])
 
 
@@ -336,7 +348,13 @@ def summarise_all(parts: list[tuple[str, list[dict], TriggerSettings]], keyword:
     it, and the stream's false accepts are the coincidences, thinned by the refractory period.
     Each member's thresholds range over the grid up to ALL_MEMBER_CAP_PER_HOUR false accepts alone
     (a pair that must agree can use members that fire far too often alone). The entry has
-    "mode": "all"."""
+    "mode": "all".
+
+    The daemon (detector.Pipeline) keeps each model's latest detection only, and decides as each
+    arrives. For models that report in time order (no contest between words, as for the "stop"
+    models) that is exactly this; a model that holds a detection back for a contest
+    (trigger.contest_ms) longer than the window and the other's refractory period can make the
+    daemon miss an agreement counted here."""
     if not window_s > 0:
         raise ConfigError(f"the coincidence window must be positive, got {window_s!r}")
     k, conditions, own, parts, refractory_s, members = _setup(parts, keyword, grid, refractory_s)
