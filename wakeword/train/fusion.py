@@ -229,8 +229,10 @@ def summarise_fusion(parts: list[tuple[str, list[dict], TriggerSettings]], keywo
 # ------------------------------------------------------------------ every member must agree
 
 
-#: A member's thresholds at which it alone fires more often than this (per hour, pooled) are left
-#: out of the "all" search: they cost time and, in the runs here, never made a pair that met the target.
+#: A member's thresholds at which it alone fires more often than this (per hour, on the folds a
+#: choice is made on) are left out of the "all" search, to bound its time. An assumption: no run
+#: has yet checked that a pair meeting the target never needs a member beyond it (the entry
+#: records the cap, and a chosen threshold next to it would say it binds).
 ALL_MEMBER_CAP_PER_HOUR = 100.0
 
 
