@@ -30,6 +30,11 @@ log = logging.getLogger(__name__)
 PAD_DITHER_RMS = 1e-5
 #: The pad is fed in blocks of this length, so its memory does not grow with the file's rate.
 PAD_BLOCK_S = 0.5
+#: A keyword that needs all its models keeps each model's detections for this long beyond the
+#: agreement window, and at most this many: a trigger holds a detection back by at most
+#: trigger.contest_ms (2 s) and one block, so a detection this late is never paired.
+AGREE_HISTORY_S = 5.0
+AGREE_HISTORY_MAX = 32
 
 
 def hop_frames_for(hop_s: float, frame_step_s: float) -> int:
@@ -237,9 +242,10 @@ class Pipeline:
     A keyword that several models detect fires when any of them fires; a detection of it less
     than the firing model's refractory period from the keyword's last detection, by whichever
     model, is dropped, so one spoken word fires once however many models hear it. If their
-    setups say agree_within_s (trigger.combine: all), it fires instead when the last of them
-    fires with every other one's latest detection of it within agree_within_s, at that last
-    detection's time and naming every model ("a.tflite+b.tflite"), once per refractory period.
+    setups say agree_within_s (trigger.combine: all), it fires instead when one of them fires
+    with every other one having fired within agree_within_s before, at that moment and naming
+    every model ("a.tflite+b.tflite"), once per refractory period; a detection that arrives
+    late (held by a keyword contest) still agrees as it would have on time (_agreed).
     """
 
     setups: list
@@ -272,7 +278,7 @@ class Pipeline:
         self._shared_refractory_s = {kw: max(lane.setup.trigger.refractory_s for lane in self.lanes if kw in lane.setup.keywords)
                                      for kw in self._last_s}
         #: keyword -> the agreement window of a keyword that needs all its models, and each of
-        #: its lanes' latest detection (lane index -> Detection)
+        #: its lanes' recent detections (lane index -> [Detection], in time order)
         self._agree_s: dict[str, float] = {}
         for kw in self._last_s:
             windows = {lane.setup.agree_within_s for lane in self.lanes if kw in lane.setup.keywords}
@@ -280,7 +286,9 @@ class Pipeline:
                 raise ValueError(f"the models sharing {kw!r} disagree on whether all must fire ({sorted(map(str, windows))})")
             if windows != {None}:
                 self._agree_s[kw] = float(windows.pop())
-        self._latest: dict[str, dict[int, Detection]] = {kw: {} for kw in self._agree_s}
+        self._recent: dict[str, dict[int, list[Detection]]] = {
+            kw: {i: [] for i, lane in enumerate(self.lanes) if kw in lane.setup.keywords} for kw in self._agree_s}
+        self._agreed_at: dict[str, list[float]] = {kw: [] for kw in self._agree_s}
         self._sharing = {kw: [i for i, lane in enumerate(self.lanes) if kw in lane.setup.keywords] for kw in self._agree_s}
 
     @property
@@ -323,37 +331,49 @@ class Pipeline:
         out = []
         for det, lane in sorted(found, key=lambda p: p[0].time_s) if len(found) > 1 else found:
             kw = det.keyword
-            if kw in self._agree_s:
-                det = self._agreed(det, lane)
-                if det is None:
-                    continue
-            if kw in self._last_s:
-                last = self._last_s[kw]
-                if abs(det.time_s - last) < self._shared_refractory_s[kw]:
-                    continue
-                self._last_s[kw] = max(last, det.time_s)
-                if det.model is None:
-                    det = replace(det, model=lane.setup.model.path.name)  # which of the sharing models heard it
-            out.append(det)
+            for det in self._agreed(det, lane) if kw in self._agree_s else (det,):
+                if kw in self._last_s:
+                    last = self._last_s[kw]
+                    if abs(det.time_s - last) < self._shared_refractory_s[kw]:
+                        continue
+                    self._last_s[kw] = max(last, det.time_s)
+                    if det.model is None:
+                        det = replace(det, model=lane.setup.model.path.name)  # which of the sharing models heard it
+                out.append(det)
         return out
 
-    def _agreed(self, det: Detection, lane: _Lane) -> Detection | None:
-        """A keyword that needs all its models: this lane's detection recorded as its latest; the
-        agreed detection if every sharing lane's latest is within the window of the newest (at
-        the newest's time, naming every model), else None."""
+    def _agreed(self, det: Detection, lane: _Lane) -> list[Detection]:
+        """A keyword that needs all its models: this lane's detection added to its recent ones,
+        and the agreed detections it completes, in time order (at each one's time, naming every
+        model): the moments at which one sharing lane detects while every other one has detected
+        within the window at or before it, as fusion.coincident_times counts them offline.
+
+        A detection may arrive after a later one of another lane (a trigger holds one while
+        keywords contest), so each lane keeps its detections of the last AGREE_HISTORY_S beyond
+        the window, at most AGREE_HISTORY_MAX, and a late one can still complete an agreement
+        at its own time or at another lane's later detection."""
         kw = det.keyword
-        latest = self._latest[kw]
+        recent = self._recent[kw]
         i = self.lanes.index(lane)
-        if i not in latest or det.time_s >= latest[i].time_s:
-            latest[i] = det
-        if len(latest) < len(self._sharing[kw]):
-            return None
-        times = [d.time_s for d in latest.values()]
-        if max(times) - min(times) > self._agree_s[kw]:
-            return None
-        newest = max(latest.values(), key=lambda d: d.time_s)
+        recent[i].append(det)
+        recent[i].sort(key=lambda d: d.time_s)
+        window = self._agree_s[kw]
+        horizon = max(d.time_s for ds in recent.values() for d in ds) - window - AGREE_HISTORY_S
+        for j in recent:
+            recent[j] = [d for d in recent[j] if d.time_s >= horizon][-AGREE_HISTORY_MAX:]
+        # the moments this detection can complete: its own, and other lanes' up to a window later
+        candidates = {det.time_s: det}
+        for j, ds in recent.items():
+            if j != i:
+                candidates.update({d.time_s: d for d in ds if det.time_s < d.time_s <= det.time_s + window})
         names = "+".join(self.lanes[j].setup.model.path.name for j in self._sharing[kw])
-        return replace(newest, model=names)
+        done = self._agreed_at[kw] = [t for t in self._agreed_at[kw] if t >= horizon]
+        agreed = []
+        for t in sorted(candidates):
+            if t not in done and all(any(t - window <= d.time_s <= t for d in ds) for ds in recent.values()):
+                done.append(t)  # one agreement per moment, however many late detections complete it
+                agreed.append(replace(candidates[t], model=names))
+        return agreed
 
 
 def band_warning(source_rate_hz: int, setups) -> str | None:

@@ -115,3 +115,55 @@ def test_a_late_detection_of_a_moment_already_past_never_moves_the_keywords_last
     assert pipe._once([(det(8.5), slow)]) != []  # 1.5 s before: another word, reported late
     assert pipe._once([(det(10.6), slow)]) == []  # still within 1 s of 10.0, the latest reported
     assert [d.time_s for d in pipe._once([(det(11.2), fast), (det(11.0), slow)])] == [11.0]  # one call: time order
+
+
+def _agreeing(refractory_s: float, window_s: float = 1.0) -> Pipeline:
+    """Two lanes of the tiny model sharing "stop", which must both fire within window_s."""
+    from dataclasses import replace
+
+    return Pipeline([replace(_always(refractory_s), agree_within_s=window_s) for _ in range(2)], 16000)
+
+
+def test_a_late_detection_of_models_that_must_agree_still_agrees_at_its_own_time():
+    pipe = _agreeing(1.0)
+    a, b = pipe.lanes
+    assert pipe._once([(_det(2.0), a)]) == [] and pipe._once([(_det(5.0), a)]) == []
+    # b's detection of the first word comes after a's of the second (held by a contest):
+    # a's 2.0 is within the window before it, so the word fires at 2.3, as offline analysis counts it
+    agreed = pipe._once([(_det(2.3), b)])
+    assert [d.time_s for d in agreed] == [2.3] and agreed[0].model == "tiny-int8.tflite+tiny-int8.tflite"
+    # and a late detection completes another lane's later one, at that one's time
+    assert [d.time_s for d in pipe._once([(_det(4.6), b)])] == [5.0]
+    assert pipe._once([(_det(4.7), b)]) == []  # the moment 5.0 has agreed once already
+
+
+def test_models_that_must_agree_fire_where_offline_analysis_counts_whatever_order_detections_arrive_in():
+    from wakeword.train.fusion import _merged_times, coincident_times
+
+    rng = np.random.default_rng(7)
+    for trial in range(20):
+        times = [np.sort(rng.choice(np.arange(0, 60, 0.04), size=40, replace=False)) for _ in range(2)]
+        lag = rng.uniform(0, 2.0, size=len(times[1]))  # one lane's detections arrive up to 2 s late
+        arrivals = sorted([(t, 0, t) for t in times[0]] + [(t + d, 1, t) for t, d in zip(times[1], lag)])
+        for refractory_s in (0.0, 1.0):
+            pipe = _agreeing(refractory_s)
+            got = [d.time_s for _, lane, t in arrivals for d in pipe._once([(_det(t), pipe.lanes[lane])])]
+            offline = coincident_times(times, 1.0)
+            if refractory_s == 0:  # every agreement, once each, as offline
+                assert np.allclose(sorted(got), offline), (trial, sorted(got), offline)
+            else:  # thinned: the same count as offline, where arrival order cannot change which fire first
+                in_order = _agreeing(refractory_s)
+                ordered = sorted(((t, lane) for lane in (0, 1) for t in times[lane]))
+                kept = [d.time_s for t, lane in ordered for d in in_order._once([(_det(t), in_order.lanes[lane])])]
+                assert np.allclose(kept, _merged_times(offline, refractory_s)), (trial, kept)
+                assert set(np.round(got, 6)) <= set(np.round(offline, 6))
+
+
+def test_the_history_of_models_that_must_agree_stays_bounded():
+    from wakeword.detector import AGREE_HISTORY_MAX
+
+    pipe = _agreeing(0.0)
+    a, _ = pipe.lanes
+    for k in range(2000):  # one model firing constantly, the other never
+        assert pipe._once([(_det(k * 0.001), a)]) == []
+    assert max(len(ds) for ds in pipe._recent["stop"].values()) <= AGREE_HISTORY_MAX
