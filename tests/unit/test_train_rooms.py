@@ -113,8 +113,25 @@ def test_a_response_that_ends_before_the_mix_point_hands_over_to_the_tail_withou
     rir = np.random.default_rng(1).standard_normal(len(t)) * 10 ** (-3 * t / (rt60 * rate))
     rir[0] = 4.0
     out = rooms.with_diffuse_tail(np.random.default_rng(0), rir, rate, rt60)
-    np.testing.assert_array_equal(out[:len(rir) - 1], rir[:len(rir) - 1])
+    fade = int(rooms.TAIL_FADE_S * rate)
+    np.testing.assert_array_equal(out[:len(rir) - fade], rir[:len(rir) - fade])  # untouched up to the crossfade
     # every 5 ms from the end of the image sources to the end of the tail carries energy
     blocks = out[len(rir):len(rir) + int(0.2 * rate)].reshape(-1, rate // 200)
     assert np.all(np.mean(blocks ** 2, axis=1) > 0.0)
     assert rooms.schroeder_t20(out, rate) == pytest.approx(rt60, rel=0.15)
+
+
+def test_a_response_that_ends_before_the_mix_point_keeps_its_level_through_the_handover():
+    rate, rt60 = 16000, 0.4
+    t = np.arange(int(0.05 * rate))  # ends before MIX_TIME_S: the fade must end where it ends, not start there
+    rir = np.random.default_rng(1).standard_normal(len(t)) * 10 ** (-3 * t / (rt60 * rate))
+    rir[0] = 4.0
+    fade, block = int(rooms.TAIL_FADE_S * rate), rate // 200
+    levels = []
+    for seed in range(8):
+        out = rooms.with_diffuse_tail(np.random.default_rng(seed), rir, rate, rt60)
+        span = np.arange(len(rir) - fade, len(rir) + 2 * fade)
+        envelope = 10 ** (-6 * span / (rt60 * rate))  # the energy decay the response itself follows
+        levels.append(np.mean((out[span] ** 2 / envelope).reshape(-1, block), axis=1))
+    db = 10 * np.log10(np.mean(levels, axis=0))  # every 5 ms block, averaged over tails
+    assert np.all(np.abs(db) < 2.0), db

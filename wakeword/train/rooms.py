@@ -154,9 +154,11 @@ def with_diffuse_tail(rng: np.random.Generator, rir: np.ndarray, rate_hz: int, r
     power = float(np.mean(rir[fit] ** 2 * 10 ** (decay_per_sample * (t_fit - fit_centre))))  # level at fit_centre
     if power <= 0.0:
         return rir
-    # a response that ends before the mix point (a truncated or very low-order one) hands over where
-    # it ends: a later start would leave a gap of silence between the image sources and the tail
-    mix, fade = min(first + int(MIX_TIME_S * rate_hz), len(rir)), max(1, int(TAIL_FADE_S * rate_hz))
+    # a response that ends before the mix point (a truncated or very low-order one) hands over as it
+    # ends: its crossfade finishes there, since one starting there would fade the tail in from
+    # nothing, a dip of some 10 dB, and a later start would leave a gap of silence
+    fade = max(1, int(TAIL_FADE_S * rate_hz))
+    mix = min(first + int(MIX_TIME_S * rate_hz), max(first + 1, len(rir) - fade))
     n = int(fit_centre + rt60_s * rate_hz * RIR_DECAY_DB / 60.0) + 1
     out = np.zeros(max(n, mix + fade))
     out[: min(len(rir), len(out))] = rir[: len(out)]
