@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .checks import decimal_index
 from .errors import AudioFormatError, WakewordError
-from .settings import decimal_index
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from .checks import field_names
 from .errors import ConfigError
 from .textfile import read_text_file
 from .settings import (
@@ -30,7 +31,6 @@ from .settings import (
     TRIGGER_CONFIG_KEYS,
     TriggerConfig,
     WyomingSettings,
-    field_names,
 )
 
 #: The model used when config.yaml does not name one.

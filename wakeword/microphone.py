@@ -14,9 +14,9 @@ import time
 
 import numpy as np
 
+from .checks import decimal_index
 from .errors import AudioDeviceError, DependencyError
 from .ringbuffer import RingBuffer
-from .settings import decimal_index
 
 log = logging.getLogger(__name__)
 

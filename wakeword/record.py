@@ -26,10 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .checks import decimal_index
 from .errors import AudioDeviceError, ConfigError
 from .textfile import read_text_file
 from .resample import Resampler
-from .settings import AudioSettings, decimal_index
+from .settings import AudioSettings
 from .wavfile import write_wav
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,6 @@ from wakeword.settings import (
     TriggerConfig,
     TriggerSettings,
     WyomingSettings,
-    check_number,
-    decimal_index,
     parse_wyoming_uri,
     pin_label,
 )
@@ -89,16 +87,6 @@ def test_the_numeric_keys_cover_every_number_in_the_shipped_config():
     assert numbers and numbers <= set(numeric_keys()), numbers - set(numeric_keys())
 
 
-def test_check_number_names_the_range_and_rejects_bools():
-    with pytest.raises(ConfigError, match="x must be between 1 and 4, got 5"):
-        check_number(5, "x", 1, 4)
-    with pytest.raises(ConfigError, match="x must be a number, got True"):
-        check_number(True, "x", 0, 1)
-    with pytest.raises(ConfigError, match="x must be a whole number, got 1.5"):
-        check_number(1.5, "x", 0, 4, integer=True)
-    assert check_number(None, "x", optional=True) is None
-
-
 def test_the_same_pin_for_the_led_and_the_output_is_rejected_when_built():
     with pytest.raises(ConfigError, match="actions.output.pin is the same pin as actions.led.pin"):
         ActionSettings(led=LedSettings(pin=17), output=OutputSettings(pin=17))
@@ -163,13 +151,6 @@ def test_wyoming_uris_parse_and_a_missing_host_is_loopback(uri, scheme, where):
 def test_bad_wyoming_uris_are_config_errors_naming_the_key(uri):
     with pytest.raises(ConfigError, match=r"wyoming\.uri"):
         parse_wyoming_uri(uri)
-
-
-@pytest.mark.parametrize("text, index", [("17", 17), (" 3 ", 3), ("0", 0), ("²", None), ("١٧", None), ("", None),
-                                         ("GPIO17", None), ("-1", None), (17, None)])
-def test_only_ascii_digits_are_an_index(text, index):
-    # str.isdigit() is true for "²", which int() then refused with a traceback
-    assert decimal_index(text) == index
 
 
 def test_a_device_or_pin_of_non_ascii_digits_is_a_name_not_a_traceback():

@@ -289,7 +289,7 @@ def _commands_cv(trainer, args, eval_plan, run_dir: Path, sizes, command_line, t
 #: never kept (_same_recipe). Reporting, scoring-only and custom-word modules are not in it.
 MODEL_CODE = WINDOW_CODE + ("train/runner.py", "train/common.py", "train/evalsets.py", "train/scoring.py",
                             "train/models.py", "train/fitting.py", "train/export.py", "train/mfcc_trainer.py",
-                            "train/embedding_trainer.py", "detector.py", "settings.py", "sidecar.py")
+                            "train/embedding_trainer.py", "detector.py", "settings.py", "checks.py", "sidecar.py")
 
 
 def training_code(package: Path | None = None) -> str:
