@@ -28,6 +28,7 @@ from .settings import (
     ModelSettings,
     MqttSettings,
     OutputSettings,
+    DEFAULT_COINCIDENCE_S,
     TRIGGER_CONFIG_KEYS,
     TriggerConfig,
     WyomingSettings,
@@ -307,6 +308,8 @@ def apply_overrides(config: Config, overrides: dict) -> Config:
             if "path" in given:  # --model: that model alone, instead of the file's list
                 merged = {"num_threads": config.model.num_threads, **given}
                 models = (_model(merged, Path.cwd()),)
+                if config.trigger.combine == "all":  # the file's models must agree; one alone has none to agree with
+                    config = replace(config, trigger=replace(config.trigger, combine="any", coincidence_s=DEFAULT_COINCIDENCE_S))
             else:
                 models = tuple(replace(m, **given) for m in config.models)
             config = replace(config, models=models)

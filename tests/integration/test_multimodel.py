@@ -151,6 +151,17 @@ def test_a_command_line_trigger_override_keeps_the_agreement_settings_and_check_
     assert plain.trigger.combine == "any" and {s.agree_within_s for s in load_setups(plain)} == {None}
 
 
+def test_one_model_from_the_command_line_runs_alone_under_a_config_whose_models_must_agree(tmp_path):
+    pytest.importorskip("openwakeword")
+    cfg = write_config(tmp_path, PAIR + "trigger: {combine: all, coincidence_ms: 400}\n")
+    alone = apply_overrides(load_config(cfg), {"model.path": str(ROOT / "models" / "stop.tflite")})  # what --model does
+    assert alone.trigger.combine == "any" and [s.agree_within_s for s in load_setups(alone)] == [None]
+    r = wakeword("--config", cfg, "--model", str(ROOT / "models" / "stop.tflite"), "--dry-run", MIXED, "--json")
+    assert r.returncode == 0, r.stderr  # was: "trigger.combine: all needs a keyword that two or more models detect"
+    plain = wakeword("--dry-run", MIXED, "--json", "--model", str(ROOT / "models" / "stop.tflite"))
+    assert r.stdout == plain.stdout and len(r.stdout.splitlines()) == 2
+
+
 @pytest.mark.parametrize("text, needles", [
     ("trigger: {combine: both}\n", ("trigger.combine must be one of any, all", "'both'")),
     ("trigger: {combine: 1}\n", ("trigger.combine must be one of any, all",)),
