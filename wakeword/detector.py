@@ -289,7 +289,6 @@ class Pipeline:
         self._recent: dict[str, dict[int, list[Detection]]] = {
             kw: {i: [] for i, lane in enumerate(self.lanes) if kw in lane.setup.keywords} for kw in self._agree_s}
         self._agreed_at: dict[str, list[float]] = {kw: [] for kw in self._agree_s}
-        self._sharing = {kw: [i for i, lane in enumerate(self.lanes) if kw in lane.setup.keywords] for kw in self._agree_s}
 
     @property
     def model(self) -> TfliteModel:
@@ -366,7 +365,7 @@ class Pipeline:
         for j, ds in recent.items():
             if j != i:
                 candidates.update({d.time_s: d for d in ds if det.time_s < d.time_s <= det.time_s + window})
-        names = "+".join(self.lanes[j].setup.model.path.name for j in self._sharing[kw])
+        names = "+".join(self.lanes[j].setup.model.path.name for j in recent)  # the sharing lanes, in order
         done = self._agreed_at[kw] = [t for t in self._agreed_at[kw] if t >= horizon]
         agreed = []
         for t in sorted(candidates):
