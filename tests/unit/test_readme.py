@@ -59,7 +59,8 @@ def test_the_readmes_two_model_example_loads_with_the_pairs_thresholds_from_the_
     runs = [str(Path(json.loads((ROOT / "models" / f"{n}.json").read_text())["training"]["crossval"]["results"]).parent)
             for n in ("stop", "stop-embedding")]
     names = [next(m["name"] for m in results["models"] if m["run_dir"] == r) for r in runs]
-    fusion = next(f for f in results["fusions"] if f["members"] == names)
+    mode = pair.get("trigger", {}).get("combine", "any")  # either fires, or both must (fusion "mode": "all")
+    fusion = next(f for f in results["fusions"] if f["members"] == names and f.get("mode", "any") == mode)
     chosen = fusion["at_chosen"]["thresholds"]
     assert [fmt_threshold(m["threshold"]) for m in pair["models"]] == [fmt_threshold(chosen[n]) for n in names]
     assert pair.get("trigger", {}).get("refractory_ms") == (round(1000 * fusion["refractory_s"]) if fusion["refractory_set"] else None)
