@@ -151,7 +151,7 @@ def test_models_that_must_agree_fire_where_offline_analysis_counts_whatever_orde
             offline = coincident_times(times, 1.0)
             if refractory_s == 0:  # every agreement, once each, as offline
                 assert np.allclose(sorted(got), offline), (trial, sorted(got), offline)
-            else:  # thinned: the same count as offline, where arrival order cannot change which fire first
+            else:  # thinned by the refractory period: in time order exactly as offline; out of order, a subset of it
                 in_order = _agreeing(refractory_s)
                 ordered = sorted(((t, lane) for lane in (0, 1) for t in times[lane]))
                 kept = [d.time_s for t, lane in ordered for d in in_order._once([(_det(t), in_order.lanes[lane])])]
